@@ -1,0 +1,172 @@
+"""The ``bandgaps`` command line.
+
+Errors the package raises on purpose (:class:`~bandgaps.errors.BandgapsError`) are printed as
+one line on stderr with exit status 1 — never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from bandgaps.errors import BandgapsError
+
+app = typer.Typer(help="Machine-learned band gaps: data, models and predictions.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+data_app = typer.Typer(help="The pinned snapshots and the live Materials Project query.",
+                       no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+out = Console(soft_wrap=True)
+
+
+@data_app.command("list")
+def data_list() -> None:
+    """List every data set and model file in the catalog."""
+    from bandgaps.data import catalog
+
+    table = Table("name", "kind", "rows", "title")
+    for entry in catalog.CATALOG.values():
+        table.add_row(entry.name, entry.kind, "" if entry.rows is None else f"{entry.rows:,}",
+                      Text(entry.title))
+    out.print(table)
+
+
+@data_app.command("info")
+def data_info(name: Annotated[str, typer.Argument(help="catalog name or a fetched .json.gz")]
+              ) -> None:
+    """Rows, columns, checksum and provenance of one data set (checksum verified)."""
+    from bandgaps.data import catalog
+
+    if name not in catalog.CATALOG and Path(name).is_file():
+        frame = catalog.load_snapshot_file(name)
+        prov = catalog.read_provenance(name)
+        fields = {"file": str(Path(name).resolve()), "sha256": frame.attrs["sha256"],
+                  "rows": f"{len(frame):,}", "columns": ", ".join(map(str, frame.columns))}
+        fields.update({f"provenance.{k}": str(v) for k, v in prov.items()}
+                      or {"provenance": "no provenance record beside the file"})
+        return _print_fields(name, fields)
+    entry = catalog.get(name)
+    file = catalog.verify(name)
+    fields = {"title": entry.title, "kind": entry.kind, "file": str(file),
+              "sha256": f"{entry.sha256} (verified)"}
+    if entry.kind == catalog.MODEL:
+        fields["files"] = ", ".join(rel for rel, _ in entry.files)
+    else:
+        frame = catalog.load(name)
+        fields["rows"] = f"{len(frame):,}"
+        described = {c.name: c for c in entry.columns}
+        fields["columns"] = "; ".join(
+            f"{c}" + (f" [{described[c].unit}]" if c in described and described[c].unit else "")
+            + (f": {described[c].meaning}" if c in described else "") for c in frame.columns)
+        if frame.attrs.get("dropped"):
+            fields["dropped rows"] = "; ".join(d["reason"] for d in frame.attrs["dropped"])
+        if frame.attrs.get("dropped_columns"):
+            fields["dropped columns"] = ", ".join(frame.attrs["dropped_columns"])
+        if "band_gap" in frame:
+            metals = int((frame["band_gap"] == 0).sum())
+            fields["metals (gap = 0)"] = f"{metals:,} of {len(frame):,}"
+    fields.update({"source (live)": entry.source, "snapshot origin": entry.origin,
+                   "retrieved": entry.retrieved})
+    if entry.query:
+        fields["query"] = str(entry.query)
+    if entry.notes:
+        fields["notes"] = entry.notes
+    _print_fields(name, fields)
+
+
+@data_app.command("verify")
+def data_verify(names: Annotated[list[str] | None, typer.Argument(help="default: all")] = None
+                ) -> None:
+    """Check the sha256 of every (or the named) snapshot file."""
+    from bandgaps.data import catalog
+
+    chosen = names or catalog.names()
+    for name in chosen:
+        catalog.verify(name)
+    out.print(f"{len(chosen)} catalog entries verified under {catalog.shared_root()}")
+
+
+@data_app.command("fetch")
+def data_fetch(
+    name: Annotated[str, typer.Argument(help="catalog name of an MP data set")] =
+        "mp-bandstructure-binaries",
+    out_file: Annotated[Path | None, typer.Option("--out", help="where to write (.json.gz)")]
+        = None,
+    endpoint: Annotated[str | None, typer.Option(help="API URL (default: $MP_API_ENDPOINT or "
+                                                 "the public Materials Project API)")] = None,
+    nelements: Annotated[tuple[int, int] | None,
+                         typer.Option(help="min and max number of elements")] = None,
+    max_e_above_hull: Annotated[float | None,
+                                typer.Option(help="eV/atom; default from the catalog")] = None,
+    any_composition: Annotated[bool, typer.Option(
+        "--any-composition", help="drop the element-count filter (all materials)")] = False,
+    chunk_size: Annotated[int, typer.Option(help="documents per request")] = 1000,
+) -> None:
+    """Query the live Materials Project (needs MP_API_KEY) and write a new snapshot."""
+    from bandgaps.config import progress_enabled
+    from bandgaps.data import catalog
+    from bandgaps.data.mp_query import MPQuery, fetch_snapshot
+
+    entry = catalog.get(name)
+    if entry.kind != catalog.MP_JSON or not entry.query:
+        raise BandgapsError(f"{name!r} has no live query here; only Materials Project data sets "
+                            f"({', '.join(catalog.names(catalog.MP_JSON))}) can be fetched. "
+                            f"Its source: {entry.source}")
+    q = entry.query
+    ehull = q.get("energy_above_hull")
+    if max_e_above_hull is not None:
+        ehull = (0.0, max_e_above_hull)
+    nel = None if any_composition else (nelements or q.get("nelements"))
+    query = MPQuery(has_props=tuple(q["has_props"]), nelements=tuple(nel) if nel else None,
+                    energy_above_hull=tuple(ehull) if ehull else None)
+    target = out_file or Path("data") / f"{name}-{date.today().isoformat()}.json.gz"
+    record = fetch_snapshot(target, query, dataset=name, endpoint=endpoint,
+                            chunk_size=chunk_size, progress=progress_enabled())
+    out.print(f"wrote {target} ({record['rows']:,} rows, database {record['db_version']}, "
+              f"sha256 {record['sha256'][:16]}…) and its provenance record")
+
+
+def _print_fields(title: str, fields: dict[str, str]) -> None:
+    table = Table(title=title, show_header=False)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for key, value in fields.items():
+        table.add_row(key, Text(value))
+    out.print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``bandgaps`` script; returns the exit status."""
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=argv, prog_name="bandgaps", standalone_mode=False)
+    except BandgapsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+def run() -> None:
+    """Console-script wrapper: exit with :func:`main`'s status."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run()

@@ -1,0 +1,63 @@
+"""Where the project finds its pinned snapshots and keeps its caches.
+
+One setting each, read from the environment at call time:
+
+* ``BANDGAPS_SHARED`` — the snapshot folder; default ``../shared`` beside the project root.
+* ``BANDGAPS_CACHE`` — cache of expensive results; default ``.cache/bandgaps`` in the project root.
+* ``BANDGAPS_PROGRESS`` — ``1``/``0`` forces progress bars on/off (default: on for a terminal).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from bandgaps.errors import SnapshotError
+
+SHARED_ENV = "BANDGAPS_SHARED"
+CACHE_ENV = "BANDGAPS_CACHE"
+PROGRESS_ENV = "BANDGAPS_PROGRESS"
+
+
+def project_root() -> Path:
+    """The source checkout holding this package (falls back to the working directory).
+
+    >>> (project_root() / "pyproject.toml").exists()
+    True
+    """
+    here = Path(__file__).resolve().parents[1]
+    return here if (here / "pyproject.toml").exists() else Path.cwd()
+
+
+def shared_root(must_exist: bool = True) -> Path:
+    """The folder of pinned data and model snapshots (``$BANDGAPS_SHARED`` or ``../shared``).
+
+    Raises :class:`~bandgaps.errors.SnapshotError` with the fix when it is missing.
+    """
+    configured = os.environ.get(SHARED_ENV)
+    root = Path(configured).expanduser() if configured else project_root().parent / "shared"
+    root = root.resolve()
+    if must_exist and not root.is_dir():
+        how = f"${SHARED_ENV}={configured!r}" if configured else f"the default {root}"
+        raise SnapshotError(
+            f"Snapshot folder not found: {root} (from {how}). Place the shared snapshots beside "
+            f"the project as ../shared, or set {SHARED_ENV} to the folder that holds them."
+        )
+    return root
+
+
+def cache_dir() -> Path:
+    """Folder for cached results (features, cleaned tables, trained models); created on demand."""
+    configured = os.environ.get(CACHE_ENV)
+    path = Path(configured).expanduser() if configured else project_root() / ".cache" / "bandgaps"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def progress_enabled() -> bool:
+    """Whether long steps should draw progress bars (terminal yes, site build and CI no)."""
+    forced = os.environ.get(PROGRESS_ENV)
+    if forced is not None:
+        return forced.strip().lower() not in {"0", "false", "no", "off", ""}
+    return sys.stderr.isatty()

@@ -1,0 +1,74 @@
+"""Chemical formulas → pymatgen :class:`~pymatgen.core.Composition`, with errors that name the row.
+
+pymatgen is lenient: ``"Xx2"`` becomes a dummy species and ``"Si0"`` an empty composition.
+Neither is a material, so both are refused here.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable
+
+from pymatgen.core import Composition
+
+from bandgaps.errors import InputError
+
+
+def parse_formula(formula: object, row: object | None = None) -> Composition:
+    """Parse one formula into a :class:`Composition` of real elements.
+
+    >>> parse_formula("Si49Ge51").reduced_formula
+    'Si49Ge51'
+    >>> parse_formula("Xx2", row=7)
+    Traceback (most recent call last):
+    ...
+    bandgaps.errors.InputError: Cannot parse formula 'Xx2' (row 7): unknown element(s) Xx
+    """
+    where = f" (row {row})" if row is not None else ""
+    if not isinstance(formula, str) or not formula.strip():
+        raise InputError(f"Cannot parse formula {formula!r}{where}: empty or not text")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            comp = Composition(formula.strip())
+    except Exception as exc:  # pymatgen raises ValueError, KeyError, ... depending on the flaw
+        raise InputError(f"Cannot parse formula {formula!r}{where}: {exc}") from None
+    if not comp.valid:
+        unknown = ", ".join(sorted(str(el.symbol) for el in comp.elements
+                                   if not hasattr(el, "Z")))
+        raise InputError(f"Cannot parse formula {formula!r}{where}: unknown element(s) {unknown}")
+    if comp.num_atoms <= 0:
+        raise InputError(f"Cannot parse formula {formula!r}{where}: it contains no atoms")
+    return comp
+
+
+def parse_formulas(formulas: Iterable[object], index: Iterable[object] | None = None,
+                   on_error: str = "raise") -> tuple[list[Composition | None], list[tuple]]:
+    """Parse many formulas; return the compositions and the ``(row, formula, reason)`` failures.
+
+    ``on_error="raise"`` stops at the first bad formula; ``"drop"`` puts ``None`` in its place.
+    """
+    if on_error not in {"raise", "drop"}:
+        raise ValueError("on_error must be 'raise' or 'drop'")
+    formulas = list(formulas)
+    index = list(index) if index is not None else list(range(len(formulas)))
+    memo: dict[object, Composition] = {}
+    out: list[Composition | None] = []
+    failures: list[tuple] = []
+    for row, formula in zip(index, formulas, strict=True):
+        key = formula if isinstance(formula, str) else None
+        if key is not None and key in memo:
+            out.append(memo[key])
+            continue
+        try:
+            comp = parse_formula(formula, row=row)
+        except InputError as exc:
+            if on_error == "raise":
+                raise
+            failures.append((row, formula, str(exc)))
+            out.append(None)
+            continue
+        if key is not None:
+            memo[key] = comp
+        out.append(comp)
+    return out, failures
