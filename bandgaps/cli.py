@@ -11,7 +11,6 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -33,7 +32,11 @@ def data_list() -> None:
     """List every data set and model file in the catalog."""
     from bandgaps.data import catalog
 
-    table = Table("name", "kind", "rows", "title")
+    table = Table()
+    table.add_column("name", no_wrap=True, min_width=max(map(len, catalog.CATALOG)))
+    table.add_column("kind", no_wrap=True)
+    table.add_column("rows", justify="right", no_wrap=True)
+    table.add_column("title", overflow="fold")
     for entry in catalog.CATALOG.values():
         table.add_row(entry.name, entry.kind, "" if entry.rows is None else f"{entry.rows:,}",
                       Text(entry.title))
@@ -148,18 +151,12 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``bandgaps`` script; returns the exit status."""
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="bandgaps", standalone_mode=False)
+        command.main(args=argv, prog_name="bandgaps", standalone_mode=True)
     except BandgapsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except (click.exceptions.Abort, KeyboardInterrupt):
-        print("interrupted", file=sys.stderr)
-        return 130
+    except SystemExit as exc:  # click's own exit: help, usage errors (2), Ctrl-C
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     return 0
 
 

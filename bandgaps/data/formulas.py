@@ -10,6 +10,7 @@ import warnings
 from collections.abc import Iterable
 
 from pymatgen.core import Composition
+from pymatgen.core.periodic_table import DummySpecies
 
 from bandgaps.errors import InputError
 
@@ -35,7 +36,7 @@ def parse_formula(formula: object, row: object | None = None) -> Composition:
         raise InputError(f"Cannot parse formula {formula!r}{where}: {exc}") from None
     if not comp.valid:
         unknown = ", ".join(sorted(str(el.symbol) for el in comp.elements
-                                   if not hasattr(el, "Z")))
+                                   if isinstance(el, DummySpecies)))
         raise InputError(f"Cannot parse formula {formula!r}{where}: unknown element(s) {unknown}")
     if comp.num_atoms <= 0:
         raise InputError(f"Cannot parse formula {formula!r}{where}: it contains no atoms")
