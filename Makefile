@@ -4,6 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 UV_VERSION := 0.13.9
+export NO_MKDOCS_2_WARNING := 1
 
 .PHONY: help setup site serve test test-quick lint lock clean
 
