@@ -27,7 +27,7 @@ from IPython.display import Markdown, display
 
 from bandgaps.analyses.dataset import composition_model_table, element_counts, is_metal, summary
 from bandgaps.data import catalog
-from bandgaps.data.cleaning import cleaning_report, isolated_site_mask
+from bandgaps.data.cleaning import cleaning_report, dropped_rows
 
 plt.rcParams.update({"figure.dpi": 110, "axes.spines.top": False, "axes.spines.right": False})
 entry = catalog.get("mp-bandstructure-binaries")
@@ -132,10 +132,10 @@ report = cleaning_report(clean)
 report
 
 # %% tags=["hide-input"]
-isolated = mp[[isolated_site_mask(s).any() for s in mp["structure"]]]
+isolated = mp.loc[list(dropped_rows(clean, "drop_isolated_atoms"))]
 alkali_heavy = isolated["composition"].map(
     lambda c: any(el.symbol in {"K", "Rb", "Cs", "Na", "Ba", "Sr"} for el in c.elements))
-poly_removed = len(mp) - len(isolated) - len(clean)
+poly_removed = len(dropped_rows(clean, "keep_lowest_energy_polymorph"))
 display(Markdown(
     f"The isolated-atom rule removed **{len(isolated)}** structures, "
     f"{int(alkali_heavy.sum())} of them with K, Rb, Cs, Na, Ba or Sr: large ions whose nearest "

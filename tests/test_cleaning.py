@@ -5,6 +5,7 @@ from bandgaps.analyses.dataset import composition_model_table
 from bandgaps.data.cleaning import (
     cleaning_report,
     drop_isolated_atoms,
+    dropped_rows,
     isolated_site_mask,
     keep_lowest_energy_polymorph,
 )
@@ -37,6 +38,7 @@ def test_structures_with_an_atom_beyond_4_angstrom_are_dropped():
     out = drop_isolated_atoms(df)
     assert out["formula"].tolist() == ["Si"]
     assert cleaning_report(out).loc[0, "removed"] == 1
+    assert dropped_rows(out, "drop_isolated_atoms") == (1,)
 
 
 def test_cleaning_the_real_snapshot_reports_each_rule(mp_frame):
@@ -48,8 +50,9 @@ def test_cleaning_the_real_snapshot_reports_each_rule(mp_frame):
     assert 0 < report.loc[0, "removed"] < 100  # a few dozen loose alkali structures
     assert report.loc[1, "removed"] == report.loc[1, "before"] - clean["formula"].nunique()
     # every kept row is the lowest-energy polymorph among the structures that survived rule 1
-    survivors = mp_frame.loc[~mp_frame.index.isin(
-        [i for i, s in zip(mp_frame.index, mp_frame["structure"], strict=True)
-         if isolated_site_mask(s).any()])]
+    isolated = [i for i, s in zip(mp_frame.index, mp_frame["structure"], strict=True)
+                if isolated_site_mask(s).any()]
+    assert list(dropped_rows(clean, "drop_isolated_atoms")) == isolated
+    survivors = mp_frame.drop(index=isolated)
     best = survivors.groupby("formula")["e_above_hull"].min()
     assert (clean.set_index("formula")["e_above_hull"] == best.loc[clean["formula"]].values).all()

@@ -28,6 +28,7 @@ class CleaningStep:
     before: int
     after: int
     why: str
+    dropped: tuple = ()  # index labels of the removed rows, in input order
 
     @property
     def removed(self) -> int:
@@ -36,7 +37,9 @@ class CleaningStep:
 
 
 def _record(before: pd.DataFrame, after: pd.DataFrame, rule: str, why: str) -> pd.DataFrame:
-    step = CleaningStep(rule, len(before), len(after), why)
+    kept = set(after.index)
+    dropped = tuple(label for label in before.index if label not in kept)
+    step = CleaningStep(rule, len(before), len(after), why, dropped)
     after = after.copy()
     after.attrs = {**before.attrs, "cleaning": [*before.attrs.get("cleaning", []), asdict(step)]}
     log.info("%s: removed %d of %d rows", rule, step.removed, step.before)
@@ -91,6 +94,14 @@ def drop_isolated_atoms(df: pd.DataFrame, structure: str = "structure",
                             dtype=bool)
     return _record(df, df[~has_isolated], "drop_isolated_atoms",
                    f"any atom with no neighbour within {cutoff:g} Å")
+
+
+def dropped_rows(df: pd.DataFrame, rule: str) -> tuple:
+    """Index labels that ``rule`` removed on the way to ``df`` (labels of the original table)."""
+    for step in df.attrs.get("cleaning", []):
+        if step["rule"] == rule:
+            return tuple(step["dropped"])
+    raise KeyError(f"rule {rule!r} was not applied to this table")
 
 
 def cleaning_report(df: pd.DataFrame) -> pd.DataFrame:
