@@ -30,13 +30,15 @@ def cache_key(namespace: str, key: dict[str, Any]) -> str:
     >>> cache_key("demo", {"a": 1}) == cache_key("demo", {"a": 2})
     False
     """
-    payload = json.dumps({"ns": namespace, "v": CACHE_VERSION, "key": key}, sort_keys=True,
-                         default=str)
+    payload = json.dumps(
+        {"ns": namespace, "v": CACHE_VERSION, "key": key}, sort_keys=True, default=str
+    )
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
 
-def cached(namespace: str, key: dict[str, Any], compute: Callable[[], T],
-           enabled: bool = True) -> T:
+def cached(
+    namespace: str, key: dict[str, Any], compute: Callable[[], T], enabled: bool = True
+) -> T:
     """Return the cached value for ``key``, computing and storing it on a miss."""
     if not enabled:
         return compute()

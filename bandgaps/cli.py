@@ -18,10 +18,15 @@ from rich.text import Text
 
 from bandgaps.errors import BandgapsError
 
-app = typer.Typer(help="Machine-learned band gaps: data, models and predictions.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-data_app = typer.Typer(help="The pinned snapshots and the live Materials Project query.",
-                       no_args_is_help=True)
+app = typer.Typer(
+    help="Machine-learned band gaps: data, models and predictions.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(
+    help="The pinned snapshots and the live Materials Project query.", no_args_is_help=True
+)
 app.add_typer(data_app, name="data")
 
 out = Console(soft_wrap=True)
@@ -38,29 +43,44 @@ def data_list() -> None:
     table.add_column("rows", justify="right", no_wrap=True)
     table.add_column("title", overflow="fold")
     for entry in catalog.CATALOG.values():
-        table.add_row(entry.name, entry.kind, "" if entry.rows is None else f"{entry.rows:,}",
-                      Text(entry.title))
+        table.add_row(
+            entry.name,
+            entry.kind,
+            "" if entry.rows is None else f"{entry.rows:,}",
+            Text(entry.title),
+        )
     out.print(table)
 
 
 @data_app.command("info")
-def data_info(name: Annotated[str, typer.Argument(help="catalog name or a fetched .json.gz")]
-              ) -> None:
+def data_info(
+    name: Annotated[str, typer.Argument(help="catalog name or a fetched .json.gz")],
+) -> None:
     """Rows, columns, checksum and provenance of one data set (checksum verified)."""
     from bandgaps.data import catalog
 
     if name not in catalog.CATALOG and Path(name).is_file():
         frame = catalog.load_snapshot_file(name)
         prov = catalog.read_provenance(name)
-        fields = {"file": str(Path(name).resolve()), "sha256": frame.attrs["sha256"],
-                  "rows": f"{len(frame):,}", "columns": ", ".join(map(str, frame.columns))}
-        fields.update({f"provenance.{k}": str(v) for k, v in prov.items()}
-                      or {"provenance": "no provenance record beside the file"})
+        fields = {
+            "file": str(Path(name).resolve()),
+            "sha256": frame.attrs["sha256"],
+            "rows": f"{len(frame):,}",
+            "columns": ", ".join(map(str, frame.columns)),
+        }
+        fields.update(
+            {f"provenance.{k}": str(v) for k, v in prov.items()}
+            or {"provenance": "no provenance record beside the file"}
+        )
         return _print_fields(name, fields)
     entry = catalog.get(name)
     file = catalog.verify(name)
-    fields = {"title": entry.title, "kind": entry.kind, "file": str(file),
-              "sha256": f"{entry.sha256} (verified)"}
+    fields = {
+        "title": entry.title,
+        "kind": entry.kind,
+        "file": str(file),
+        "sha256": f"{entry.sha256} (verified)",
+    }
     if entry.kind == catalog.MODEL:
         fields["files"] = ", ".join(rel for rel, _ in entry.files)
     else:
@@ -68,8 +88,11 @@ def data_info(name: Annotated[str, typer.Argument(help="catalog name or a fetche
         fields["rows"] = f"{len(frame):,}"
         described = {c.name: c for c in entry.columns}
         fields["columns"] = "; ".join(
-            f"{c}" + (f" [{described[c].unit}]" if c in described and described[c].unit else "")
-            + (f": {described[c].meaning}" if c in described else "") for c in frame.columns)
+            f"{c}"
+            + (f" [{described[c].unit}]" if c in described and described[c].unit else "")
+            + (f": {described[c].meaning}" if c in described else "")
+            for c in frame.columns
+        )
         if frame.attrs.get("dropped"):
             fields["dropped rows"] = "; ".join(d["reason"] for d in frame.attrs["dropped"])
         if frame.attrs.get("dropped_columns"):
@@ -77,8 +100,13 @@ def data_info(name: Annotated[str, typer.Argument(help="catalog name or a fetche
         if "band_gap" in frame:
             metals = int((frame["band_gap"] == 0).sum())
             fields["metals (gap = 0)"] = f"{metals:,} of {len(frame):,}"
-    fields.update({"source (live)": entry.source, "snapshot origin": entry.origin,
-                   "retrieved": entry.retrieved})
+    fields.update(
+        {
+            "source (live)": entry.source,
+            "snapshot origin": entry.origin,
+            "retrieved": entry.retrieved,
+        }
+    )
     if entry.query:
         fields["query"] = str(entry.query)
     if entry.notes:
@@ -87,8 +115,9 @@ def data_info(name: Annotated[str, typer.Argument(help="catalog name or a fetche
 
 
 @data_app.command("verify")
-def data_verify(names: Annotated[list[str] | None, typer.Argument(help="default: all")] = None
-                ) -> None:
+def data_verify(
+    names: Annotated[list[str] | None, typer.Argument(help="default: all")] = None,
+) -> None:
     """Check the sha256 of every (or the named) snapshot file."""
     from bandgaps.data import catalog
 
@@ -100,18 +129,28 @@ def data_verify(names: Annotated[list[str] | None, typer.Argument(help="default:
 
 @data_app.command("fetch")
 def data_fetch(
-    name: Annotated[str, typer.Argument(help="catalog name of an MP data set")] =
-        "mp-bandstructure-binaries",
-    out_file: Annotated[Path | None, typer.Option("--out", help="where to write (.json.gz)")]
-        = None,
-    endpoint: Annotated[str | None, typer.Option(help="API URL (default: $MP_API_ENDPOINT or "
-                                                 "the public Materials Project API)")] = None,
-    nelements: Annotated[tuple[int, int] | None,
-                         typer.Option(help="min and max number of elements")] = None,
-    max_e_above_hull: Annotated[float | None,
-                                typer.Option(help="eV/atom; default from the catalog")] = None,
-    any_composition: Annotated[bool, typer.Option(
-        "--any-composition", help="drop the element-count filter (all materials)")] = False,
+    name: Annotated[
+        str, typer.Argument(help="catalog name of an MP data set")
+    ] = "mp-bandstructure-binaries",
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="where to write (.json.gz)")
+    ] = None,
+    endpoint: Annotated[
+        str | None,
+        typer.Option(
+            help="API URL (default: $MP_API_ENDPOINT or the public Materials Project API)"
+        ),
+    ] = None,
+    nelements: Annotated[
+        tuple[int, int] | None, typer.Option(help="min and max number of elements")
+    ] = None,
+    max_e_above_hull: Annotated[
+        float | None, typer.Option(help="eV/atom; default from the catalog")
+    ] = None,
+    any_composition: Annotated[
+        bool,
+        typer.Option("--any-composition", help="drop the element-count filter (all materials)"),
+    ] = False,
     chunk_size: Annotated[int, typer.Option(help="documents per request")] = 1000,
 ) -> None:
     """Query the live Materials Project (needs MP_API_KEY) and write a new snapshot."""
@@ -121,21 +160,34 @@ def data_fetch(
 
     entry = catalog.get(name)
     if entry.kind != catalog.MP_JSON or not entry.query:
-        raise BandgapsError(f"{name!r} has no live query here; only Materials Project data sets "
-                            f"({', '.join(catalog.names(catalog.MP_JSON))}) can be fetched. "
-                            f"Its source: {entry.source}")
+        raise BandgapsError(
+            f"{name!r} has no live query here; only Materials Project data sets "
+            f"({', '.join(catalog.names(catalog.MP_JSON))}) can be fetched. "
+            f"Its source: {entry.source}"
+        )
     q = entry.query
     ehull = q.get("energy_above_hull")
     if max_e_above_hull is not None:
         ehull = (0.0, max_e_above_hull)
     nel = None if any_composition else (nelements or q.get("nelements"))
-    query = MPQuery(has_props=tuple(q["has_props"]), nelements=tuple(nel) if nel else None,
-                    energy_above_hull=tuple(ehull) if ehull else None)
+    query = MPQuery(
+        has_props=tuple(q["has_props"]),
+        nelements=tuple(nel) if nel else None,
+        energy_above_hull=tuple(ehull) if ehull else None,
+    )
     target = out_file or Path("data") / f"{name}-{date.today().isoformat()}.json.gz"
-    record = fetch_snapshot(target, query, dataset=name, endpoint=endpoint,
-                            chunk_size=chunk_size, progress=progress_enabled())
-    out.print(f"wrote {target} ({record['rows']:,} rows, database {record['db_version']}, "
-              f"sha256 {record['sha256'][:16]}…) and its provenance record")
+    record = fetch_snapshot(
+        target,
+        query,
+        dataset=name,
+        endpoint=endpoint,
+        chunk_size=chunk_size,
+        progress=progress_enabled(),
+    )
+    out.print(
+        f"wrote {target} ({record['rows']:,} rows, database {record['db_version']}, "
+        f"sha256 {record['sha256'][:16]}…) and its provenance record"
+    )
 
 
 def _print_fields(title: str, fields: dict[str, str]) -> None:

@@ -35,17 +35,20 @@ mp = catalog.load(entry.name)
 stats = summary(mp)
 
 # %% tags=["hide-input"]
-display(Markdown(
-    f"**Snapshot:** `{entry.path}` · sha256 `{mp.attrs['sha256'][:16]}…` (verified on load) · "
-    f"retrieved {entry.retrieved}.\n\n"
-    f"**Query:** {entry.source}.\n\n"
-    f"It holds **{stats['rows']:,} materials** with **{stats['distinct formulas']:,} distinct "
-    f"formulas** over **{stats['elements']} elements**. MP gives **{stats['metals']:,}** of them "
-    f"a band gap of exactly zero (metals, {stats['metal share']:.0%}) and "
-    f"**{stats['non-metals']:,}** a finite gap; the median gap of the non-metals is "
-    f"{stats['median gap of non-metals (eV)']:.2f} eV and the largest "
-    f"{stats['largest gap (eV)']:.2f} eV."
-))
+display(
+    Markdown(
+        f"**Snapshot:** `{entry.path}` · sha256 `{mp.attrs['sha256'][:16]}…` (verified on load) · "
+        f"retrieved {entry.retrieved}.\n\n"
+        f"**Query:** {entry.source}.\n\n"
+        f"It holds **{stats['rows']:,} materials** with "
+        f"**{stats['distinct formulas']:,} distinct formulas** over **{stats['elements']} "
+        f"elements**. MP gives **{stats['metals']:,}** of them a band gap of exactly zero "
+        f"(metals, {stats['metal share']:.0%}) and "
+        f"**{stats['non-metals']:,}** a finite gap; the median gap of the non-metals is "
+        f"{stats['median gap of non-metals (eV)']:.2f} eV and the largest "
+        f"{stats['largest gap (eV)']:.2f} eV."
+    )
+)
 
 # %% [markdown]
 # ## Band gaps
@@ -60,8 +63,9 @@ display(Markdown(
 metal = is_metal(mp)
 gaps = mp.loc[~metal, "band_gap"]
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw={"width_ratios": [1, 3]})
-axes[0].bar(["metal\n(gap = 0)", "non-metal"], [metal.sum(), (~metal).sum()],
-            color=["#8c8c8c", "#3b6fb6"])
+axes[0].bar(
+    ["metal\n(gap = 0)", "non-metal"], [metal.sum(), (~metal).sum()], color=["#8c8c8c", "#3b6fb6"]
+)
 for x, n in enumerate([metal.sum(), (~metal).sum()]):
     axes[0].text(x, n, f"{n:,}", ha="center", va="bottom")
 axes[0].set_ylabel("materials")
@@ -92,9 +96,16 @@ table
 from pymatgen.util.plotting import periodic_table_heatmap
 
 counts = element_counts(mp)
-ax = periodic_table_heatmap(counts.to_dict(), cbar_label="materials containing the element",
-                            cmap="viridis", value_format="%d", value_fontsize=7,
-                            symbol_fontsize=9, max_row=9, pymatviz=False)
+ax = periodic_table_heatmap(
+    counts.to_dict(),
+    cbar_label="materials containing the element",
+    cmap="viridis",
+    value_format="%d",
+    value_fontsize=7,
+    symbol_fontsize=9,
+    max_row=9,
+    pymatviz=False,
+)
 ax.figure.set_size_inches(12, 6.5)
 plt.show()
 
@@ -107,13 +118,18 @@ ax.set_title(f"The 25 most frequent of {len(counts)} elements")
 fig.tight_layout()
 plt.show()
 si_ge = mp[mp["formula"].isin(["Si", "Ge"])]
-display(Markdown(
-    f"Si appears in **{counts.get('Si', 0)}** materials and Ge in **{counts.get('Ge', 0)}**. "
-    + ("The snapshot holds only binaries, so the elemental end members Si and Ge are not in it: "
-       "composition models will meet pure Si and Ge only as extrapolations."
-       if si_ge.empty else
-       "Elemental rows: " + ", ".join(f"{r.formula} {r.band_gap:.2f} eV"
-                                       for r in si_ge.itertuples()))))
+display(
+    Markdown(
+        f"Si appears in **{counts.get('Si', 0)}** materials and Ge in **{counts.get('Ge', 0)}**. "
+        + (
+            "The snapshot holds only binaries, so the elemental end members Si and Ge are not "
+            "in it: composition models will meet pure Si and Ge only as extrapolations."
+            if si_ge.empty
+            else "Elemental rows: "
+            + ", ".join(f"{r.formula} {r.band_gap:.2f} eV" for r in si_ge.itertuples())
+        )
+    )
+)
 
 # %% [markdown]
 # ## Cleaning
@@ -134,23 +150,29 @@ report
 # %% tags=["hide-input"]
 isolated = mp.loc[list(dropped_rows(clean, "drop_isolated_atoms"))]
 alkali_heavy = isolated["composition"].map(
-    lambda c: any(el.symbol in {"K", "Rb", "Cs", "Na", "Ba", "Sr"} for el in c.elements))
+    lambda c: any(el.symbol in {"K", "Rb", "Cs", "Na", "Ba", "Sr"} for el in c.elements)
+)
 poly_removed = len(dropped_rows(clean, "keep_lowest_energy_polymorph"))
-display(Markdown(
-    f"The isolated-atom rule removed **{len(isolated)}** structures, "
-    f"{int(alkali_heavy.sum())} of them with K, Rb, Cs, Na, Ba or Sr: large ions whose nearest "
-    f"neighbours can sit beyond 4 Å in dense bulk phases, so the rule also drops some genuine "
-    f"solids (examples: {', '.join(isolated['formula'].head(6))}). We keep the rule for "
-    f"comparability with the reference solution and note the cost. The polymorph rule removed "
-    f"**{poly_removed}** more rows, leaving **{len(clean):,}** formulas for composition models, "
-    f"of which **{int(is_metal(clean).sum()):,}** ({is_metal(clean).mean():.0%}) are metals."
-))
+display(
+    Markdown(
+        f"The isolated-atom rule removed **{len(isolated)}** structures, "
+        f"{int(alkali_heavy.sum())} of them with K, Rb, Cs, Na, Ba or Sr: large ions whose nearest "
+        f"neighbours can sit beyond 4 Å in dense bulk phases, so the rule also drops some genuine "
+        f"solids (examples: {', '.join(isolated['formula'].head(6))}). We keep the rule for "
+        f"comparability with the reference solution and note the cost. The polymorph rule "
+        f"removed **{poly_removed}** more rows, leaving **{len(clean):,}** formulas for "
+        f"composition models, of which **{int(is_metal(clean).sum()):,}** "
+        f"({is_metal(clean).mean():.0%}) are metals."
+    )
+)
 
 # %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(8, 3.2))
-stage_frames = [("snapshot", mp),
-                ("without isolated atoms", mp.drop(index=isolated.index)),
-                ("one polymorph per formula", clean)]
+stage_frames = [
+    ("snapshot", mp),
+    ("without isolated atoms", mp.drop(index=isolated.index)),
+    ("one polymorph per formula", clean),
+]
 names_ = [n for n, _ in stage_frames]
 metals_ = [int(is_metal(f).sum()) for _, f in stage_frames]
 nonmetals_ = [int((~is_metal(f)).sum()) for _, f in stage_frames]

@@ -25,16 +25,29 @@ def main() -> None:
     from bandgaps.data import catalog
 
     rows: list[tuple[str, float]] = []
-    timed("verify all 25 catalog entries (sha256)",
-          lambda: [catalog.verify(n) for n in catalog.names()], rows)
-    timed("load mp-bandstructure-binaries, cold cache",
-          lambda: catalog.load("mp-bandstructure-binaries"), rows)
-    mp = timed("load mp-bandstructure-binaries, warm cache",
-               lambda: catalog.load("mp-bandstructure-binaries"), rows)
-    timed("clean (isolated atoms + polymorphs), 5,909 rows",
-          lambda: composition_model_table(mp), rows)
-    timed("load matbench-mp-gap-train (58,814 formulas)",
-          lambda: catalog.load("matbench-mp-gap-train"), rows)
+    timed(
+        "verify all 25 catalog entries (sha256)",
+        lambda: [catalog.verify(n) for n in catalog.names()],
+        rows,
+    )
+    timed(
+        "load mp-bandstructure-binaries, cold cache",
+        lambda: catalog.load("mp-bandstructure-binaries"),
+        rows,
+    )
+    mp = timed(
+        "load mp-bandstructure-binaries, warm cache",
+        lambda: catalog.load("mp-bandstructure-binaries"),
+        rows,
+    )
+    timed(
+        "clean (isolated atoms + polymorphs), 5,909 rows", lambda: composition_model_table(mp), rows
+    )
+    timed(
+        "load matbench-mp-gap-train (58,814 formulas)",
+        lambda: catalog.load("matbench-mp-gap-train"),
+        rows,
+    )
     width = max(len(label) for label, _ in rows)
     for label, seconds in rows:
         print(f"{label:<{width}}  {seconds:7.2f} s")

@@ -50,6 +50,7 @@ def shared_copy(tmp_path, shared, monkeypatch):
     Call it with relative paths; it returns the new root. Lets a test corrupt or remove a
     file without touching the real snapshots.
     """
+
     def make(*relpaths: str) -> Path:
         root = tmp_path / "shared"
         for rel in relpaths:

@@ -7,7 +7,7 @@ filters as ``<field>_min``/``<field>_max``. Documents are real rows of the share
 their material ids are made up (``mp-900000+i``) because the snapshot stored none.
 
 ``mode`` switches the failure cases: ``"ok"``, ``"error500"``, ``"empty"``; a request whose
-``x-api-key`` differs from ``api_key`` gets HTTP 403 as from the real API.
+``x-api-key`` differs from ``api_key`` gets ``reject_status`` (403 as from the real API, or 401).
 """
 
 from __future__ import annotations
@@ -28,31 +28,36 @@ def documents_from_snapshot(frame: pd.DataFrame) -> list[dict]:
     docs = []
     for i, row in enumerate(frame.itertuples(index=False)):
         s = row.structure
-        docs.append({
-            "material_id": f"mp-{900000 + i}",
-            "formula_pretty": s.composition.reduced_formula,
-            "nelements": len(s.composition.elements),
-            "nsites": len(s),
-            "band_gap": float(row.band_gap),
-            "is_gap_direct": False,
-            "is_metal": bool(row.band_gap == 0),
-            "energy_above_hull": float(row.e_above_hull),
-            "formation_energy_per_atom": None,
-            "theoretical": False,
-            "deprecated": False,
-            "has_props": {"bandstructure": True, "electronic_structure": True},
-            "structure": s.as_dict(),
-        })
+        docs.append(
+            {
+                "material_id": f"mp-{900000 + i}",
+                "formula_pretty": s.composition.reduced_formula,
+                "nelements": len(s.composition.elements),
+                "nsites": len(s),
+                "band_gap": float(row.band_gap),
+                "is_gap_direct": False,
+                "is_metal": bool(row.band_gap == 0),
+                "energy_above_hull": float(row.e_above_hull),
+                "formation_energy_per_atom": None,
+                "theoretical": False,
+                "deprecated": False,
+                "has_props": {"bandstructure": True, "electronic_structure": True},
+                "structure": s.as_dict(),
+            }
+        )
     return docs
 
 
 class StandInMP:
     """Run the stand-in server in a thread: ``with StandInMP(docs) as mp: mp.url``."""
 
-    def __init__(self, docs: list[dict], api_key: str = GOOD_KEY, mode: str = "ok"):
+    def __init__(
+        self, docs: list[dict], api_key: str = GOOD_KEY, mode: str = "ok", reject_status: int = 403
+    ):
         self.docs = docs
         self.api_key = api_key
         self.mode = mode
+        self.reject_status = reject_status
         self.requests: list[dict] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -86,8 +91,7 @@ class StandInMP:
             for suffix, keep in (("_min", lambda a, b: a >= b), ("_max", lambda a, b: a <= b)):
                 if key.endswith(suffix) and key[: -len(suffix)] in (docs[0] if docs else {}):
                     name = key[: -len(suffix)]
-                    docs = [d for d in docs if d[name] is not None
-                            and keep(d[name], float(value))]
+                    docs = [d for d in docs if d[name] is not None and keep(d[name], float(value))]
         return docs
 
     def _handler(self):
@@ -108,26 +112,38 @@ class StandInMP:
             def do_GET(self):
                 parsed = urlparse(self.path)
                 params = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
-                outer.requests.append({"path": parsed.path, "params": params,
-                                       "api_key": self.headers.get("x-api-key")})
+                outer.requests.append(
+                    {
+                        "path": parsed.path,
+                        "params": params,
+                        "api_key": self.headers.get("x-api-key"),
+                    }
+                )
                 if parsed.path.rstrip("/") == "/heartbeat":
-                    return self._send(200, {"db_version": DB_VERSION, "version": "0.87.3",
-                                            "access_controlled_batch_ids": []})
+                    return self._send(
+                        200,
+                        {
+                            "db_version": DB_VERSION,
+                            "version": "0.87.3",
+                            "access_controlled_batch_ids": [],
+                        },
+                    )
                 if not parsed.path.startswith("/materials/summary"):
                     return self._send(404, {"detail": "Not Found"})
                 if self.headers.get("x-api-key") != outer.api_key:
-                    return self._send(403, {"detail": "Invalid API key"})
+                    return self._send(outer.reject_status, {"detail": "Invalid API key"})
                 if outer.mode == "error500":
                     return self._send(500, {"detail": "Internal Server Error"})
                 docs = [] if outer.mode == "empty" else outer._select(params)
                 skip = int(params.get("_skip", 0))
                 limit = int(params.get("_limit", 1000))
-                page = docs[skip: skip + limit]
+                page = docs[skip : skip + limit]
                 fields = params.get("_fields")
                 if fields:
                     names = fields.split(",")
                     page = [{k: d[k] for k in names if k in d} for d in page]
-                return self._send(200, {"data": page, "meta": {"total_doc": len(docs),
-                                                               "max_limit": 1000}})
+                return self._send(
+                    200, {"data": page, "meta": {"total_doc": len(docs), "max_limit": 1000}}
+                )
 
         return Handler

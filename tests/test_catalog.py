@@ -22,8 +22,9 @@ def test_every_entry_verifies_against_the_real_snapshots():
         assert catalog.verify(name).is_file()
 
 
-@pytest.mark.parametrize("name", ["matbench-mp-gap-val", "matbench-mp-e-form-val",
-                                  "jarvis-kpoint-length-val"])
+@pytest.mark.parametrize(
+    "name", ["matbench-mp-gap-val", "matbench-mp-e-form-val", "jarvis-kpoint-length-val"]
+)
 def test_formula_tables_load_with_compositions(name):
     df = catalog.load(name)
     assert len(df) == catalog.get(name).rows
@@ -41,8 +42,13 @@ def test_jarvis_train_drops_leftover_index_columns():
 
 def test_mp_snapshot_loads_with_pymatgen_objects(mp_frame):
     assert len(mp_frame) == 5909
-    assert list(mp_frame.columns[:5]) == ["formula", "composition", "structure", "band_gap",
-                                          "e_above_hull"]
+    assert list(mp_frame.columns[:5]) == [
+        "formula",
+        "composition",
+        "structure",
+        "band_gap",
+        "e_above_hull",
+    ]
     assert int((mp_frame["band_gap"] == 0).sum()) == 4249  # as the shared README states
     assert isinstance(mp_frame["structure"].iloc[0], Structure)
     assert (mp_frame["e_above_hull"] < 0.01).all()

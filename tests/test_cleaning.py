@@ -12,8 +12,12 @@ from bandgaps.data.cleaning import (
 
 
 def _row(structure, e_hull, gap):
-    return {"formula": structure.composition.reduced_formula, "structure": structure,
-            "e_above_hull": e_hull, "band_gap": gap}
+    return {
+        "formula": structure.composition.reduced_formula,
+        "structure": structure,
+        "e_above_hull": e_hull,
+        "band_gap": gap,
+    }
 
 
 def test_lowest_energy_polymorph_is_kept_per_formula():
@@ -30,8 +34,9 @@ def test_lowest_energy_polymorph_is_kept_per_formula():
 def test_structures_with_an_atom_beyond_4_angstrom_are_dropped():
     bulk = Structure(Lattice.cubic(5.43), ["Si"] * 2, [[0, 0, 0], [0.25, 0.25, 0.25]])
     # a Si2 dimer 2.3 Å long plus a lone Na atom far from everything in a 12 Å box
-    boxed = Structure(Lattice.cubic(12.0), ["Si", "Si", "Na"],
-                      [[0, 0, 0], [0.19, 0, 0], [0.5, 0.5, 0.5]])
+    boxed = Structure(
+        Lattice.cubic(12.0), ["Si", "Si", "Na"], [[0, 0, 0], [0.19, 0, 0], [0.5, 0.5, 0.5]]
+    )
     assert isolated_site_mask(boxed).tolist() == [False, False, True]
     assert not isolated_site_mask(bulk).any()
     df = pd.DataFrame([_row(bulk, 0, 0.6), _row(boxed, 0, 1.0)])
@@ -50,8 +55,11 @@ def test_cleaning_the_real_snapshot_reports_each_rule(mp_frame):
     assert 0 < report.loc[0, "removed"] < 100  # a few dozen loose alkali structures
     assert report.loc[1, "removed"] == report.loc[1, "before"] - clean["formula"].nunique()
     # every kept row is the lowest-energy polymorph among the structures that survived rule 1
-    isolated = [i for i, s in zip(mp_frame.index, mp_frame["structure"], strict=True)
-                if isolated_site_mask(s).any()]
+    isolated = [
+        i
+        for i, s in zip(mp_frame.index, mp_frame["structure"], strict=True)
+        if isolated_site_mask(s).any()
+    ]
     assert list(dropped_rows(clean, "drop_isolated_atoms")) == isolated
     survivors = mp_frame.drop(index=isolated)
     best = survivors.groupby("formula")["e_above_hull"].min()

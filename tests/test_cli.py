@@ -17,15 +17,23 @@ BANDGAPS = [sys.executable, "-m", "bandgaps.cli"]
 
 def run_cli(*args, env=None, timeout=120):
     full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
-    return subprocess.run([*BANDGAPS, *args], capture_output=True, text=True, env=full_env,
-                          timeout=timeout)
+    return subprocess.run(
+        [*BANDGAPS, *args], capture_output=True, text=True, env=full_env, timeout=timeout
+    )
 
 
 def test_data_list_names_every_entry(capsys):
     assert main(["data", "list"]) == 0
     shown = capsys.readouterr().out
-    assert all(name in shown for name in ["mp-bandstructure-binaries", "matbench-mp-gap-test",
-                                          "jarvis-kpoint-length-train", "megnet-mf-ordered-5"])
+    assert all(
+        name in shown
+        for name in [
+            "mp-bandstructure-binaries",
+            "matbench-mp-gap-test",
+            "jarvis-kpoint-length-train",
+            "megnet-mf-ordered-5",
+        ]
+    )
 
 
 def test_data_info_prints_rows_columns_checksum_and_provenance(capsys, monkeypatch):
@@ -33,8 +41,17 @@ def test_data_info_prints_rows_columns_checksum_and_provenance(capsys, monkeypat
     assert main(["data", "info", "mp-bandstructure-binaries"]) == 0
     shown = capsys.readouterr().out
     entry = catalog.get("mp-bandstructure-binaries")
-    for fragment in ["5,909", "4,249 of 5,909", entry.sha256, "(verified)", "band_gap [eV]",
-                     "e_above_hull [eV/atom]", "2021-07-23", "has_props", "rewotes"]:
+    for fragment in [
+        "5,909",
+        "4,249 of 5,909",
+        entry.sha256,
+        "(verified)",
+        "band_gap [eV]",
+        "e_above_hull [eV/atom]",
+        "2021-07-23",
+        "has_props",
+        "rewotes",
+    ]:
         assert fragment in shown, fragment
 
 
@@ -47,8 +64,7 @@ def test_corrupted_snapshot_gives_one_line_and_no_traceback(shared_copy):
     rel = catalog.get("matbench-mp-gap-val").path
     root = shared_copy(rel)
     (root / rel).write_text("formula,target\nSi,0.6\n")
-    result = run_cli("data", "info", "matbench-mp-gap-val",
-                     env={"BANDGAPS_SHARED": str(root)})
+    result = run_cli("data", "info", "matbench-mp-gap-val", env={"BANDGAPS_SHARED": str(root)})
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: Checksum mismatch")
@@ -64,8 +80,15 @@ def test_missing_shared_folder_is_one_clear_line(tmp_path):
 
 def test_fetch_offline_fails_within_seconds_with_a_clear_message(tmp_path):
     start = time.monotonic()
-    result = run_cli("data", "fetch", "--out", str(tmp_path / "x.json.gz"),
-                     "--endpoint", "http://127.0.0.1:9/", env={"MP_API_KEY": GOOD_KEY})
+    result = run_cli(
+        "data",
+        "fetch",
+        "--out",
+        str(tmp_path / "x.json.gz"),
+        "--endpoint",
+        "http://127.0.0.1:9/",
+        env={"MP_API_KEY": GOOD_KEY},
+    )
     assert time.monotonic() - start < 60  # includes interpreter start-up
     assert result.returncode == 1 and "Cannot reach" in result.stderr
     assert "Traceback" not in result.stderr and list(tmp_path.iterdir()) == []
@@ -73,8 +96,13 @@ def test_fetch_offline_fails_within_seconds_with_a_clear_message(tmp_path):
 
 def test_fetch_without_key_explains_how_to_get_one(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "MP_API_KEY"}
-    result = subprocess.run([*BANDGAPS, "data", "fetch", "--out", str(tmp_path / "x.json.gz")],
-                            capture_output=True, text=True, env=env, timeout=120)
+    result = subprocess.run(
+        [*BANDGAPS, "data", "fetch", "--out", str(tmp_path / "x.json.gz")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert result.returncode == 1
     assert "MP_API_KEY" in result.stderr and "materialsproject.org" in result.stderr
 
@@ -89,8 +117,7 @@ def test_fetch_through_the_cli_and_inspect_the_result(mp_frame, tmp_path, monkey
     monkeypatch.setenv("COLUMNS", "200")
     out = tmp_path / "live.json.gz"
     with StandInMP(documents_from_snapshot(mp_frame.head(5))) as mp:
-        code = main(["data", "fetch", "--out", str(out), "--endpoint", mp.url,
-                     "--chunk-size", "2"])
+        code = main(["data", "fetch", "--out", str(out), "--endpoint", mp.url, "--chunk-size", "2"])
     assert code == 0 and out.is_file()
     assert "5 rows" in capsys.readouterr().out
     assert main(["data", "info", str(out)]) == 0

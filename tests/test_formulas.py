@@ -4,16 +4,27 @@ from bandgaps.data.formulas import parse_formula, parse_formulas
 from bandgaps.errors import InputError
 
 
-@pytest.mark.parametrize("formula, reduced", [("Si", "Si"), ("Si49Ge51", "Si49Ge51"),
-                                              ("GaAs", "GaAs"), ("Fe2O3", "Fe2O3")])
+@pytest.mark.parametrize(
+    "formula, reduced",
+    [("Si", "Si"), ("Si49Ge51", "Si49Ge51"), ("GaAs", "GaAs"), ("Fe2O3", "Fe2O3")],
+)
 def test_valid_formulas_parse(formula, reduced):
     assert parse_formula(formula).reduced_formula == reduced
 
 
-@pytest.mark.parametrize("formula, fragment", [
-    ("", "empty"), ("   ", "empty"), (None, "empty"), ("Xx2", "unknown element"),
-    ("si", "invalid formula"), ("NaCl)", "invalid"), ("Si0", "no atoms"), ("Uuo", "Uuo"),
-])
+@pytest.mark.parametrize(
+    "formula, fragment",
+    [
+        ("", "empty"),
+        ("   ", "empty"),
+        (None, "empty"),
+        ("Xx2", "unknown element"),
+        ("si", "invalid formula"),
+        ("NaCl)", "invalid"),
+        ("Si0", "no atoms"),
+        ("Uuo", "Uuo"),
+    ],
+)
 def test_bad_formulas_raise_one_clear_error(formula, fragment):
     with pytest.raises(InputError) as err:
         parse_formula(formula, row=3)

@@ -9,7 +9,7 @@ import pytest
 from mp_standin import DB_VERSION, GOOD_KEY, StandInMP, documents_from_snapshot
 
 from bandgaps.data import catalog
-from bandgaps.data.mp_query import MPQuery, fetch_snapshot, query_mp
+from bandgaps.data.mp_query import MPQuery, check_reachable, fetch_snapshot, query_mp
 from bandgaps.errors import MPAuthError, MPQueryError
 
 
@@ -27,8 +27,9 @@ def _files(folder):
 def test_paginated_query_writes_a_snapshot_the_catalog_reads(docs, tmp_path):
     out = tmp_path / "snap" / "mp.json.gz"
     with StandInMP(docs) as mp:
-        record = fetch_snapshot(out, MPQuery(), api_key=GOOD_KEY, endpoint=mp.url,
-                                chunk_size=3, progress=False)
+        record = fetch_snapshot(
+            out, MPQuery(), api_key=GOOD_KEY, endpoint=mp.url, chunk_size=3, progress=False
+        )
         pages = mp.summary_requests()
     # more rows than one page: the client walked the pages with _skip/_limit
     assert [p.get("_skip") for p in pages] == [None, "3", "6"]
@@ -62,24 +63,22 @@ def test_query_returns_rows_and_database_version(docs):
 
 def test_server_error_is_reported_and_nothing_is_written(docs, tmp_path):
     with StandInMP(docs, mode="error500") as mp, pytest.raises(MPQueryError) as err:
-        fetch_snapshot(tmp_path / "mp.json.gz", api_key=GOOD_KEY, endpoint=mp.url,
-                       progress=False)
+        fetch_snapshot(tmp_path / "mp.json.gz", api_key=GOOD_KEY, endpoint=mp.url, progress=False)
     assert "HTTP 500" in str(err.value)
     assert _files(tmp_path) == []
 
 
 def test_empty_result_is_an_error_not_an_empty_snapshot(docs, tmp_path):
     with StandInMP(docs, mode="empty") as mp, pytest.raises(MPQueryError, match="no materials"):
-        fetch_snapshot(tmp_path / "mp.json.gz", api_key=GOOD_KEY, endpoint=mp.url,
-                       progress=False)
+        fetch_snapshot(tmp_path / "mp.json.gz", api_key=GOOD_KEY, endpoint=mp.url, progress=False)
     assert _files(tmp_path) == []
 
 
-def test_rejected_key_says_how_to_fix_it(docs, tmp_path):
-    with StandInMP(docs) as mp, pytest.raises(MPAuthError) as err:
-        fetch_snapshot(tmp_path / "mp.json.gz", api_key="x" * 32, endpoint=mp.url,
-                       progress=False)
-    assert "HTTP 403" in str(err.value) and "MP_API_KEY" in str(err.value)
+@pytest.mark.parametrize("status", [401, 403])
+def test_rejected_key_says_how_to_fix_it(docs, tmp_path, status):
+    with StandInMP(docs, reject_status=status) as mp, pytest.raises(MPAuthError) as err:
+        fetch_snapshot(tmp_path / "mp.json.gz", api_key="x" * 32, endpoint=mp.url, progress=False)
+    assert f"HTTP {status}" in str(err.value) and "MP_API_KEY" in str(err.value)
     assert _files(tmp_path) == []
 
 
@@ -105,3 +104,15 @@ def test_unreachable_endpoint_fails_within_seconds():
     with pytest.raises(MPQueryError, match="Cannot reach"):
         query_mp(MPQuery(), api_key=GOOD_KEY, endpoint=f"http://127.0.0.1:{port}/")
     assert time.monotonic() - start < 10
+
+
+def test_reachability_check_goes_through_a_configured_proxy(monkeypatch):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{port}")
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    with pytest.raises(MPQueryError) as err:
+        check_reachable("http://mp.example.invalid/", timeout=2)
+    assert "ConnectionRefused" in str(err.value)  # the proxy was tried, not the unknown host

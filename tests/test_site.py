@@ -18,8 +18,13 @@ MKDOCS = [sys.executable, "-m", "mkdocs"]
 
 def _build(config: Path, site_dir: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
-    return subprocess.run([*MKDOCS, "build", "--strict", "-f", str(config), "-d", str(site_dir)],
-                          capture_output=True, text=True, env=env, timeout=1800)
+    return subprocess.run(
+        [*MKDOCS, "build", "--strict", "-f", str(config), "-d", str(site_dir)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=1800,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +37,12 @@ def built_site(tmp_path_factory):
 
 def test_home_page_states_the_question_and_the_caveats(built_site):
     html = (built_site / "index.html").read_text()
-    for fragment in ["Can machine learning predict band gaps", "PBE underestimates",
-                     "covariate shift", "Si–Ge"]:
+    for fragment in [
+        "Can machine learning predict band gaps",
+        "PBE underestimates",
+        "covariate shift",
+        "Si–Ge",
+    ]:
         assert fragment in html
 
 
@@ -43,8 +52,10 @@ def test_data_page_has_its_figures_and_computed_numbers(built_site):
     assert len(figures) >= 4  # gap histogram, periodic table, top elements, cleaning stages
     assert "5,909 materials" in html and "4,249" in html
     assert "drop_isolated_atoms" in html and "keep_lowest_energy_polymorph" in html
-    assert "Traceback" not in html and "Error" not in re.sub(r"<[^>]+>", "", html).split(
-        "Cleaning")[0][-200:]
+    assert (
+        "Traceback" not in html
+        and "Error" not in re.sub(r"<[^>]+>", "", html).split("Cleaning")[0][-200:]
+    )
 
 
 def test_an_error_in_any_cell_fails_the_build(tmp_path):
@@ -54,8 +65,9 @@ def test_an_error_in_any_cell_fails_the_build(tmp_path):
     (docs / "broken.py").write_text("# %% [markdown]\n# # Broken\n\n# %%\n1 / 0\n")
     config = tmp_path / "mkdocs.yml"
     original = (project_root() / "mkdocs.yml").read_text()
-    config.write_text(re.sub(r"nav:\n(  - .*\n)+", "nav:\n  - Home: index.md\n"
-                             "  - Broken: broken.py\n", original))
+    config.write_text(
+        re.sub(r"nav:\n(  - .*\n)+", "nav:\n  - Home: index.md\n  - Broken: broken.py\n", original)
+    )
     result = _build(config, tmp_path / "site")
     assert result.returncode != 0
     assert "ZeroDivisionError" in result.stdout + result.stderr

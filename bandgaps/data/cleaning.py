@@ -46,8 +46,9 @@ def _record(before: pd.DataFrame, after: pd.DataFrame, rule: str, why: str) -> p
     return after
 
 
-def keep_lowest_energy_polymorph(df: pd.DataFrame, formula: str = "formula",
-                                 energy: str = "e_above_hull") -> pd.DataFrame:
+def keep_lowest_energy_polymorph(
+    df: pd.DataFrame, formula: str = "formula", energy: str = "e_above_hull"
+) -> pd.DataFrame:
     """Keep one row per reduced formula: the polymorph lowest in ``energy``.
 
     Composition models see only the formula, so several polymorphs of one formula would be
@@ -65,8 +66,9 @@ def keep_lowest_energy_polymorph(df: pd.DataFrame, formula: str = "formula",
     ranked = df.iloc[order]
     keep = ranked[~ranked[formula].duplicated(keep="first")]
     out = df.loc[sorted(keep.index, key=df.index.get_loc)]
-    return _record(df, out, "keep_lowest_energy_polymorph",
-                   f"one row per {formula}: the lowest {energy}")
+    return _record(
+        df, out, "keep_lowest_energy_polymorph", f"one row per {formula}: the lowest {energy}"
+    )
 
 
 def isolated_site_mask(structure: Structure, cutoff: float = ISOLATION_CUTOFF) -> np.ndarray:
@@ -83,17 +85,23 @@ def isolated_site_mask(structure: Structure, cutoff: float = ISOLATION_CUTOFF) -
     return mask
 
 
-def drop_isolated_atoms(df: pd.DataFrame, structure: str = "structure",
-                        cutoff: float = ISOLATION_CUTOFF) -> pd.DataFrame:
+def drop_isolated_atoms(
+    df: pd.DataFrame, structure: str = "structure", cutoff: float = ISOLATION_CUTOFF
+) -> pd.DataFrame:
     """Drop rows whose structure has any atom without a neighbour within ``cutoff`` Å.
 
     Such structures (isolated molecules or atoms in a large box) are not the bulk solids the
     models are meant for, and graph models see their lone atoms as disconnected nodes.
     """
-    has_isolated = np.array([isolated_site_mask(s, cutoff).any() for s in df[structure]],
-                            dtype=bool)
-    return _record(df, df[~has_isolated], "drop_isolated_atoms",
-                   f"any atom with no neighbour within {cutoff:g} Å")
+    has_isolated = np.array(
+        [isolated_site_mask(s, cutoff).any() for s in df[structure]], dtype=bool
+    )
+    return _record(
+        df,
+        df[~has_isolated],
+        "drop_isolated_atoms",
+        f"any atom with no neighbour within {cutoff:g} Å",
+    )
 
 
 def dropped_rows(df: pd.DataFrame, rule: str) -> tuple:
@@ -107,6 +115,16 @@ def dropped_rows(df: pd.DataFrame, rule: str) -> tuple:
 def cleaning_report(df: pd.DataFrame) -> pd.DataFrame:
     """Table of the rules applied to ``df`` (rule, before, after, removed, why), in order."""
     steps = [CleaningStep(**s) for s in df.attrs.get("cleaning", [])]
-    return pd.DataFrame([{"rule": s.rule, "before": s.before, "after": s.after,
-                          "removed": s.removed, "why": s.why} for s in steps],
-                        columns=["rule", "before", "after", "removed", "why"])
+    return pd.DataFrame(
+        [
+            {
+                "rule": s.rule,
+                "before": s.before,
+                "after": s.after,
+                "removed": s.removed,
+                "why": s.why,
+            }
+            for s in steps
+        ],
+        columns=["rule", "before", "after", "removed", "why"],
+    )

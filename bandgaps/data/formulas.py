@@ -35,16 +35,18 @@ def parse_formula(formula: object, row: object | None = None) -> Composition:
     except Exception as exc:  # pymatgen raises ValueError, KeyError, ... depending on the flaw
         raise InputError(f"Cannot parse formula {formula!r}{where}: {exc}") from None
     if not comp.valid:
-        unknown = ", ".join(sorted(str(el.symbol) for el in comp.elements
-                                   if isinstance(el, DummySpecies)))
+        unknown = ", ".join(
+            sorted(str(el.symbol) for el in comp.elements if isinstance(el, DummySpecies))
+        )
         raise InputError(f"Cannot parse formula {formula!r}{where}: unknown element(s) {unknown}")
     if comp.num_atoms <= 0:
         raise InputError(f"Cannot parse formula {formula!r}{where}: it contains no atoms")
     return comp
 
 
-def parse_formulas(formulas: Iterable[object], index: Iterable[object] | None = None,
-                   on_error: str = "raise") -> tuple[list[Composition | None], list[tuple]]:
+def parse_formulas(
+    formulas: Iterable[object], index: Iterable[object] | None = None, on_error: str = "raise"
+) -> tuple[list[Composition | None], list[tuple]]:
     """Parse many formulas; return the compositions and the ``(row, formula, reason)`` failures.
 
     ``on_error="raise"`` stops at the first bad formula; ``"drop"`` puts ``None`` in its place.

@@ -14,6 +14,7 @@ import os
 import re
 import socket
 import threading
+import urllib.request
 import warnings
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -29,13 +30,24 @@ from bandgaps.files import atomic_path, sha256_file, write_json_atomic
 API_KEY_ENV = "MP_API_KEY"
 ENDPOINT_ENV = "MP_API_ENDPOINT"
 DEFAULT_ENDPOINT = "https://api.materialsproject.org/"
-KEY_HELP = (f"Get a key from your dashboard at https://next-gen.materialsproject.org/api "
-            f"(free account) and export it: export {API_KEY_ENV}=<your 32-character key>")
+KEY_HELP = (
+    f"Get a key from your dashboard at https://next-gen.materialsproject.org/api "
+    f"(free account) and export it: export {API_KEY_ENV}=<your 32-character key>"
+)
 
 #: Fields requested from the summary endpoint: what cleaning and the later analyses need.
 DEFAULT_FIELDS = (
-    "material_id", "formula_pretty", "nelements", "nsites", "band_gap", "is_gap_direct",
-    "is_metal", "energy_above_hull", "formation_energy_per_atom", "theoretical", "structure",
+    "material_id",
+    "formula_pretty",
+    "nelements",
+    "nsites",
+    "band_gap",
+    "is_gap_direct",
+    "is_metal",
+    "energy_above_hull",
+    "formation_energy_per_atom",
+    "theoretical",
+    "structure",
 )
 
 
@@ -59,8 +71,11 @@ class MPQuery:
 
     def search_kwargs(self) -> dict:
         """Keyword arguments for ``MPRester().materials.summary.search``."""
-        kwargs: dict = {"has_props": list(self.has_props), "deprecated": self.deprecated,
-                        "fields": list(self.fields)}
+        kwargs: dict = {
+            "has_props": list(self.has_props),
+            "deprecated": self.deprecated,
+            "fields": list(self.fields),
+        }
         if self.nelements is not None:
             kwargs["nelements"] = tuple(self.nelements)
         if self.energy_above_hull is not None:
@@ -74,8 +89,10 @@ def resolve_api_key(api_key: str | None = None) -> str:
     if not key:
         raise MPAuthError(f"No Materials Project API key: {API_KEY_ENV} is not set. {KEY_HELP}")
     if len(key) != 32:
-        raise MPAuthError(f"{API_KEY_ENV} does not look like a Materials Project API key "
-                          f"(it has {len(key)} characters, keys have 32). {KEY_HELP}")
+        raise MPAuthError(
+            f"{API_KEY_ENV} does not look like a Materials Project API key "
+            f"(it has {len(key)} characters, keys have 32). {KEY_HELP}"
+        )
     return key
 
 
@@ -94,6 +111,10 @@ def check_reachable(endpoint: str, timeout: float = 5.0) -> None:
     parsed = urlparse(endpoint)
     host = parsed.hostname or ""
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    proxy = urllib.request.getproxies().get(parsed.scheme)
+    if proxy and not urllib.request.proxy_bypass(host):  # requests will go through the proxy
+        proxied = urlparse(proxy if "://" in proxy else f"http://{proxy}")
+        host, port = proxied.hostname or "", proxied.port or 8080
     outcome: list[BaseException | None] = []
 
     def attempt() -> None:
@@ -111,7 +132,8 @@ def check_reachable(endpoint: str, timeout: float = 5.0) -> None:
         raise MPQueryError(
             f"Cannot reach the Materials Project API at {endpoint} ({reason}). This machine may be "
             "offline: the pinned snapshot 'mp-bandstructure-binaries' in the shared folder works "
-            "without a network (`bandgaps data info mp-bandstructure-binaries`).")
+            "without a network (`bandgaps data info mp-bandstructure-binaries`)."
+        )
 
 
 _STATUS = re.compile(r"status code (\d{3})")
@@ -123,21 +145,32 @@ def _translate(exc: Exception, endpoint: str) -> MPQueryError:
     match = _STATUS.search(text)
     status = int(match.group(1)) if match else None
     if status in (401, 403):
-        return MPAuthError(f"The Materials Project rejected the API key (HTTP {status}). "
-                           f"Check {API_KEY_ENV}. {KEY_HELP}")
+        return MPAuthError(
+            f"The Materials Project rejected the API key (HTTP {status}). "
+            f"Check {API_KEY_ENV}. {KEY_HELP}"
+        )
     if status is not None:
         first = text.strip().splitlines()[-1][:300]
-        return MPQueryError(f"The Materials Project API at {endpoint} answered HTTP {status}: "
-                            f"{first}. Try again later.")
+        return MPQueryError(
+            f"The Materials Project API at {endpoint} answered HTTP {status}: "
+            f"{first}. Try again later."
+        )
     if "32 characters" in text:
         return MPAuthError(f"Invalid API key. {KEY_HELP}")
-    return MPQueryError(f"Materials Project query failed: {type(exc).__name__}: "
-                        f"{text.strip().splitlines()[0] if text.strip() else ''}")
+    return MPQueryError(
+        f"Materials Project query failed: {type(exc).__name__}: "
+        f"{text.strip().splitlines()[0] if text.strip() else ''}"
+    )
 
 
-def query_mp(query: MPQuery = MPQuery(), *, api_key: str | None = None,
-             endpoint: str | None = None, chunk_size: int = 1000,
-             progress: bool = True) -> tuple[pd.DataFrame, dict]:
+def query_mp(
+    query: MPQuery = MPQuery(),
+    *,
+    api_key: str | None = None,
+    endpoint: str | None = None,
+    chunk_size: int = 1000,
+    progress: bool = True,
+) -> tuple[pd.DataFrame, dict]:
     """Run the summary search and return ``(rows, info)``.
 
     ``rows`` has one row per material in snapshot format (``material_id``, ``formula_pretty``,
@@ -157,21 +190,27 @@ def query_mp(query: MPQuery = MPQuery(), *, api_key: str | None = None,
             warnings.simplefilter("ignore")
             with MPRester(api_key=key, endpoint=url, mute_progress_bars=not progress) as mpr:
                 db_version = mpr.db_version
-                docs = mpr.materials.summary.search(chunk_size=chunk_size,
-                                                    **query.search_kwargs())
+                docs = mpr.materials.summary.search(chunk_size=chunk_size, **query.search_kwargs())
     except MPRestError as exc:
         raise _translate(exc, url) from None
     except OSError as exc:  # requests' ConnectionError and friends
         raise MPQueryError(f"Lost the connection to {url}: {exc}") from None
     if not docs:
-        raise MPQueryError(f"The query matched no materials at {url} "
-                           f"(criteria: {query.search_kwargs()}); nothing was written.")
+        raise MPQueryError(
+            f"The query matched no materials at {url} "
+            f"(criteria: {query.search_kwargs()}); nothing was written."
+        )
     rows = [_doc_to_row(doc, query.fields) for doc in docs]
-    frame = pd.DataFrame(rows).rename(columns={"energy_above_hull": "e_above_hull",
-                                               "structure": "final_structure"})
-    info = {"endpoint": url, "db_version": db_version or "unknown",
-            "mp_api_version": version("mp-api"), "emmet_core_version": version("emmet-core"),
-            "pymatgen_version": version("pymatgen")}
+    frame = pd.DataFrame(rows).rename(
+        columns={"energy_above_hull": "e_above_hull", "structure": "final_structure"}
+    )
+    info = {
+        "endpoint": url,
+        "db_version": db_version or "unknown",
+        "mp_api_version": version("mp-api"),
+        "emmet_core_version": version("emmet-core"),
+        "pymatgen_version": version("pymatgen"),
+    }
     return frame, info
 
 
@@ -185,9 +224,16 @@ def _doc_to_row(doc, fields: tuple[str, ...]) -> dict:
     return row
 
 
-def fetch_snapshot(out: str | Path, query: MPQuery = MPQuery(), *, dataset: str = "",
-                   api_key: str | None = None, endpoint: str | None = None,
-                   chunk_size: int = 1000, progress: bool = True) -> dict:
+def fetch_snapshot(
+    out: str | Path,
+    query: MPQuery = MPQuery(),
+    *,
+    dataset: str = "",
+    api_key: str | None = None,
+    endpoint: str | None = None,
+    chunk_size: int = 1000,
+    progress: bool = True,
+) -> dict:
     """Query MP and write ``out`` (``.json.gz``) plus ``out.provenance.json``; return the record.
 
     Both files are written to temporary names and renamed, so a failed query or an interrupted
@@ -199,8 +245,9 @@ def fetch_snapshot(out: str | Path, query: MPQuery = MPQuery(), *, dataset: str 
     if not out.name.endswith(".json.gz"):
         raise MPQueryError(f"Snapshot file names end with .json.gz, got {out.name}")
     started = datetime.now(UTC)
-    frame, info = query_mp(query, api_key=api_key, endpoint=endpoint, chunk_size=chunk_size,
-                           progress=progress)
+    frame, info = query_mp(
+        query, api_key=api_key, endpoint=endpoint, chunk_size=chunk_size, progress=progress
+    )
     with atomic_path(out, suffix=".json.gz") as tmp:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
