@@ -1,8 +1,9 @@
 """The catalog of every data set and model file the project reads from the shared snapshot folder.
 
-Each :class:`Entry` names a file (or a model with its JSON sidecar) relative to the snapshot
-root (:func:`bandgaps.config.shared_root`), its sha256, where it came from and what its columns
-mean. :func:`load` verifies the checksum and returns a :class:`pandas.DataFrame` whose chemistry
+The entries are data, in ``catalog.yaml`` beside this module. Each :class:`Entry` names a
+file (or a model with its JSON sidecar) relative to the snapshot root
+(:func:`bandgaps.config.shared_root`), its sha256, where it came from and what its columns mean.
+:func:`load` verifies the checksum and returns a :class:`pandas.DataFrame` whose chemistry
 columns hold pymatgen objects (``composition``: :class:`~pymatgen.core.Composition`,
 ``structure``: :class:`~pymatgen.core.Structure`).
 
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from bandgaps.cache import cached
 from bandgaps.config import progress_enabled, shared_root
@@ -73,234 +75,36 @@ class Entry:
         return self.files[0][1]
 
 
-_MP_COLUMNS = (
-    Column("formula", "", "reduced formula of the structure (pymatgen)"),
-    Column("composition", "", "pymatgen Composition of the structure"),
-    Column("structure", "", "pymatgen Structure as relaxed by MP"),
-    Column("band_gap", "eV", "PBE (GGA/GGA+U) band gap from MP's band-structure workflow"),
-    Column("e_above_hull", "eV/atom", "energy above the convex hull"),
-)
-_FORMULA_COLUMNS = (
-    Column("formula", "", "chemical formula as given in the source"),
-    Column("composition", "", "pymatgen Composition parsed from the formula"),
-)
-_MATBENCH = "anthony-wang/CrabNet data/matbench_cv/{task}/ at 457b4d4 (Matbench fold 0)"
-_JARVIS = (
-    "epatyukova/LLM-DFT-input-generation ML_models_for_properties/Kspacing/data/"
-    "composition/ at d8b153b"
-)
-_MEGNET = "materialsvirtuallab/megnet mvl_models/ at f370576 (BSD-3-Clause)"
+CATALOG_FILE = Path(__file__).with_name("catalog.yaml")
 
-_ENTRIES: list[Entry] = [
-    Entry(
-        name="mp-bandstructure-binaries",
-        kind=MP_JSON,
-        files=(
-            (
-                "data/mp/mp-bandstructure-binaries-2021-07-23.json.gz",
-                "0a43e14ed4681a39108c9df82a21111fbab36287ded0ca622edacd045de878d9",
+
+def _read_catalog(file: Path = CATALOG_FILE) -> dict[str, Entry]:
+    """Build the entries from ``catalog.yaml`` (data lives in data, not in code)."""
+    raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+    entries: dict[str, Entry] = {}
+    for item in raw["entries"]:
+        entry = Entry(
+            name=item["name"],
+            kind=item["kind"],
+            files=tuple((f["path"], f["sha256"]) for f in item["files"]),
+            title=item["title"],
+            source=item["source"],
+            origin=item["origin"],
+            retrieved=str(item["retrieved"]),
+            rows=item.get("rows"),
+            columns=tuple(
+                Column(c["name"], c.get("unit", ""), c["meaning"]) for c in item.get("columns", [])
             ),
-        ),
-        title="Materials Project binaries with a computed band structure (2021-07-23)",
-        source="Materials Project API, summary endpoint: has_props=bandstructure, nelements=2, "
-        "energy_above_hull 0-0.01 eV/atom (`bandgaps data fetch mp-bandstructure-binaries`)",
-        origin="Exabyte-io/rewotes bandgaps/data/mp-query-exabyte-test_23_07_2021.json.gz at "
-        "db11a0e (legacy API query {'has': 'bandstructure'}, binaries, e_above_hull < 0.01)",
-        retrieved="2021-07-23",
-        rows=5909,
-        columns=_MP_COLUMNS,
-        notes="Legacy MP API (database version not recorded); no material ids were stored. "
-        "Band gaps are PBE/GGA+U from the line-mode band-structure workflow, so they avoid "
-        "the loose-k-grid gaps of other MP entries (covariate shift).",
-        query={
-            "has_props": ["bandstructure"],
-            "nelements": [2, 2],
-            "energy_above_hull": [0.0, 0.01],
-        },
-    ),
-    Entry(
-        name="si-mp-149",
-        kind=STRUCTURE,
-        files=(
-            (
-                "data/mp/POSCAR.mp-149_Si",
-                "02393d0f6628aeb4afcbb1e88ddc46b2874cf6207c4d15cab8087edb2811cffd",
-            ),
-        ),
-        title="Diamond Si (mp-149), conventional 8-atom cell as relaxed by MP",
-        source="Materials Project mp-149 structure",
-        origin="Exabyte-io/rewotes bandgaps/data/POSCAR.mp-149_Si at db11a0e",
-        retrieved="2021-07-23",
-        rows=1,
-        columns=_MP_COLUMNS[:3],
-    ),
-]
-
-_MATBENCH_SHAS = {
-    "mp_gap/train0": "54f7bf27ed82bea4573e04e316d8e776539ceea67e63c04e23fb78a533db7884",
-    "mp_gap/val0": "6c5e33fd8d1b3a8adfdbb43b04dac79af2db57c0527f004aeed11c42b0488fb2",
-    "mp_gap/test0": "ee0adb2327475e07a9ee25e2f46ce29260cb70a6541463d57bff5e0aaac8d40e",
-    "mp_e_form/train0": "5e8e1d50dc2cf2041be89e8c7a3f6d334a11a0ee7b693ffc667c34995961db96",
-    "mp_e_form/val0": "4768080a91a42090af7c728301dff86f6f6056992e589bd31719b9286bf3cfd6",
-    "mp_e_form/test0": "41135ec92285dd31245c2829bb9c6bc7f9b5f1232f382f28590c320143412cbf",
-}
-_SPLITS = {
-    "matbench-mp-gap": (
-        "mp_gap",
-        {"train": 58814, "val": 5714, "test": 13636},
-        Column("target", "eV", "PBE band gap (MP, 2019-04-02)"),
-        "Matbench matbench_mp_gap (composition-only form)",
-    ),
-    "matbench-mp-e-form": (
-        "mp_e_form",
-        {"train": 72082, "val": 6768, "test": 16268},
-        Column("target", "eV/atom", "formation energy per atom (MP)"),
-        "Matbench matbench_mp_e_form (composition-only form)",
-    ),
-}
-for _prefix, (_task, _rows, _target, _title) in _SPLITS.items():
-    for _split in ("train", "val", "test"):
-        _ENTRIES.append(
-            Entry(
-                name=f"{_prefix}-{_split}",
-                kind=FORMULA_CSV,
-                files=(
-                    (f"data/matbench/{_task}/{_split}0.csv", _MATBENCH_SHAS[f"{_task}/{_split}0"]),
-                ),
-                title=f"{_title}, fold 0, {_split}",
-                source=f"Matbench v0.1 matbench_{_task} via matminer/matbench; "
-                "fold 0 of the CrabNet benchmark split",
-                origin=_MATBENCH.format(task=_task),
-                retrieved="2019-04-02 (MP data) / CrabNet split",
-                rows=_rows[_split],
-                columns=(*_FORMULA_COLUMNS, _target),
-                notes="Entries with E_hull > 150 meV/atom and noble gases removed by Matbench.",
-            )
+            notes=item.get("notes", ""),
+            query=item.get("query", {}),
         )
+        if entry.name in entries:
+            raise ValueError(f"{file}: duplicate catalog entry {entry.name!r}")
+        entries[entry.name] = entry
+    return entries
 
-_JARVIS_SHAS = {
-    "train": ("33e64271a02464235f373570aa8112aad0ebd9eb8a8724630553a39699613f91", 37209),
-    "val": ("9fd09ee53d61d7e0b9ab89d3aa61bdf19605474774268e345a40a5a0fb32bbfc", 4136),
-    "test": ("c77c4984ef950739d87ad85606ba31f7b31323308d4c4f8ac1680902d36a4543", 10340),
-}
-for _split, (_sha, _n) in _JARVIS_SHAS.items():
-    _ENTRIES.append(
-        Entry(
-            name=f"jarvis-kpoint-length-{_split}",
-            kind=FORMULA_CSV,
-            files=((f"data/jarvis/kpoint_length_unit/{_split}.csv", _sha),),
-            title=f"JARVIS-DFT dft_3d converged k-point length, {_split} split",
-            source="JARVIS-DFT dft_3d (jarvis-tools figshare download), "
-            "property kpoint_length_unit",
-            origin=_JARVIS,
-            retrieved="k-spacing study split",
-            rows=_n,
-            columns=(
-                *_FORMULA_COLUMNS,
-                Column("target", "Å", "converged k-point length (JARVIS automatic scheme)"),
-            ),
-            notes="train.csv carries leftover 'Unnamed: …' index columns, dropped on load.",
-        )
-    )
 
-_MEGNET_MODELS = {
-    "megnet-2018-band-gap": (
-        "models/megnet/mp-2018.6.1/band_gap_regression.hdf5",
-        "e149197440863b06e819c3cc11550f7c78eee329b916112dab84d884d21306de",
-        "96285e10309b8bc4091ec5c45b784958b3626e3b0d70ace96493717341438be9",
-        "MEGNet 2018 band-gap regressor (MP 2018.6.1 non-metals; MAE 0.33 eV)",
-    ),
-    "megnet-2018-metal-classifier": (
-        "models/megnet/mp-2018.6.1/band_classification.hdf5",
-        "51ce69de769f5f8164bfe316d027b18d9b04cec7c06f88d451956aa3319ed9e0",
-        "e7532faf49026e7384c906c389b5e0f8ef9bf586504ef0ff65e3b42897b96190",
-        "MEGNet 2018 metal / non-metal classifier",
-    ),
-}
-_MF_SHAS = {
-    "pbe_gllb_hse_exp": [
-        (
-            "45c39055cca97d790fd96a2147283c3c3a3093bf050adf1342f29e3063a67ea7",
-            "939a4fd30a972e53a3c7d7c3debc5524f90084fe51639a1a6488b808c685497d",
-        ),
-        (
-            "23e780e2962259a94c0d1da47a3d1127c6626d784ade7fcdbba8867c12a35a6f",
-            "c251decd9abb36baeadff411e285665d79b1293cf027a907fc5ba9a8733a2be9",
-        ),
-        (
-            "fd058c748914aa08322b9f137813792d1278b6d1cfa36c779fefe357f35c9281",
-            "939a4fd30a972e53a3c7d7c3debc5524f90084fe51639a1a6488b808c685497d",
-        ),
-        (
-            "9473604cbf6e29d5c48ca29bca90f92335852bfb7992ddb89f93412d0cec298d",
-            "939a4fd30a972e53a3c7d7c3debc5524f90084fe51639a1a6488b808c685497d",
-        ),
-        (
-            "a3a03cdef2cad253762208d07f781bc3ea35e8540e4e4ad124078e06681eed3d",
-            "939a4fd30a972e53a3c7d7c3debc5524f90084fe51639a1a6488b808c685497d",
-        ),
-        (
-            "2c3eeb115451aaf181cba407a8998a5f73e2bc3781f83ab0cf8849953c2f154c",
-            "939a4fd30a972e53a3c7d7c3debc5524f90084fe51639a1a6488b808c685497d",
-        ),
-    ],
-    "pbe_gllb_hse_exp_disorder": [
-        (
-            "7edc840a77821234878e4b0e9cd60a92f07ae3789e1529853104c7ed4e3e745a",
-            "a25e1d830d4ee988d6ba79ae98d919fdda2ba7444e376cca3f0aa5185f1d3341",
-        ),
-        (
-            "3a0e12c48cbe35aa0bc4a8a25383dcbd7defa09fe5b61df8cce7b1a7d0008d58",
-            "102bf92e2a01a5bd66dffb5f762b1d7775e4eba3cbbba263731bfc8aaa2f4983",
-        ),
-        (
-            "c9cafeced3fafb45f1c031b1c331e17121b518fa3c5ba1de3df6d4aff1d98cfa",
-            "102bf92e2a01a5bd66dffb5f762b1d7775e4eba3cbbba263731bfc8aaa2f4983",
-        ),
-        (
-            "5e94a2f25f2b3018422eceb2ee5fdf079f9a8c1dfda8e609bca7f8216be902ce",
-            "102bf92e2a01a5bd66dffb5f762b1d7775e4eba3cbbba263731bfc8aaa2f4983",
-        ),
-        (
-            "18e6a6d19d65d822bc555c09a87ed90c7e674d93461bafc5efee040ac00dc03f",
-            "102bf92e2a01a5bd66dffb5f762b1d7775e4eba3cbbba263731bfc8aaa2f4983",
-        ),
-        (
-            "7c534e27e388de5397d8c107797a536bac22feb620f8c04e05178140304aaddd",
-            "5734dbf59e29f48749f399d834ad31f03bf58b9bcae8c34ebe605e0a4c76c114",
-        ),
-    ],
-}
-for _name, (_path, _sha, _sidecar, _title) in _MEGNET_MODELS.items():
-    _ENTRIES.append(
-        Entry(
-            name=_name,
-            kind=MODEL,
-            files=((_path, _sha), (_path + ".json", _sidecar)),
-            title=_title,
-            source="megnet.utils.models.load_model (downloads from the megnet GitHub repository)",
-            origin=_MEGNET,
-            retrieved="megnet mvl_models at f370576",
-        )
-    )
-for _variant, _pairs in _MF_SHAS.items():
-    _label = "disorder" if _variant.endswith("disorder") else "ordered"
-    for _i, (_sha, _sidecar) in enumerate(_pairs):
-        _path = f"models/megnet/mf_2020/{_variant}/{_i}/best_model.hdf5"
-        _ENTRIES.append(
-            Entry(
-                name=f"megnet-mf-{_label}-{_i}",
-                kind=MODEL,
-                files=((_path, _sha), (_path + ".json", _sidecar)),
-                title=f"Multi-fidelity MEGNet ({_variant}), random split {_i}",
-                source="materialsvirtuallab/megnet mvl_models/mf_2020 (Chen et al. 2021)",
-                origin=_MEGNET,
-                retrieved="megnet mvl_models at f370576",
-                notes="Fidelity in structure.state = [k]: 0 PBE, 1 GLLB-SC, 2 HSE, 3 experiment.",
-            )
-        )
-
-CATALOG: dict[str, Entry] = {entry.name: entry for entry in _ENTRIES}
+CATALOG: dict[str, Entry] = _read_catalog()
 
 
 def names(kind: str | None = None) -> list[str]:
