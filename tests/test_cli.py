@@ -117,8 +117,27 @@ def test_fetch_through_the_cli_and_inspect_the_result(mp_frame, tmp_path, monkey
     monkeypatch.setenv("COLUMNS", "200")
     out = tmp_path / "live.json.gz"
     with StandInMP(documents_from_snapshot(mp_frame.head(5))) as mp:
-        code = main(["data", "fetch", "--out", str(out), "--endpoint", mp.url, "--chunk-size", "2"])
+        code = main(
+            [
+                "data",
+                "fetch",
+                "--out",
+                str(out),
+                "--endpoint",
+                mp.url,
+                "--chunk-size",
+                "2",
+                "--nelements",
+                "1",
+                "3",
+                "--max-e-above-hull",
+                "0.05",
+            ]
+        )
+        sent = mp.summary_requests()[0]
     assert code == 0 and out.is_file()
+    assert (sent["nelements_min"], sent["nelements_max"]) == ("1", "3")
+    assert float(sent["energy_above_hull_max"]) == 0.05 and sent["has_props"] == "bandstructure"
     assert "5 rows" in capsys.readouterr().out
     assert main(["data", "info", str(out)]) == 0
     shown = capsys.readouterr().out
