@@ -61,7 +61,7 @@ def data_info(
 
     if name not in catalog.CATALOG and Path(name).is_file():
         frame = catalog.load_snapshot_file(name)
-        prov = catalog.read_provenance(name)
+        prov = frame.attrs["provenance"]
         fields = {
             "file": str(Path(name).resolve()),
             "sha256": frame.attrs["sha256"],

@@ -16,7 +16,6 @@ True
 from __future__ import annotations
 
 import json
-import logging
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,8 +27,6 @@ from bandgaps.cache import cached
 from bandgaps.config import progress_enabled, shared_root
 from bandgaps.errors import InputError, SnapshotError
 from bandgaps.files import sha256_file
-
-log = logging.getLogger(__name__)
 
 MP_JSON = "mp-json"  # pandas "split" JSON of MP rows with Structure dicts (matminer io)
 FORMULA_CSV = "formula-csv"  # formula,target table
@@ -178,7 +175,8 @@ def load(name: str, *, use_cache: bool = True) -> pd.DataFrame:
 def load_snapshot_file(file: str | Path, *, use_cache: bool = True) -> pd.DataFrame:
     """Load an MP snapshot written by :func:`bandgaps.data.mp_query.fetch_snapshot`.
 
-    When the provenance record sits beside the file its checksum is verified too.
+    When the provenance record sits beside the file its checksum is verified too, and the
+    record is kept in ``df.attrs["provenance"]``.
     """
     file = Path(file)
     if not file.is_file():
@@ -195,6 +193,7 @@ def load_snapshot_file(file: str | Path, *, use_cache: bool = True) -> pd.DataFr
     df = _cached_mp_frame(file, actual, use_cache)
     df.attrs["dataset"] = str(file)
     df.attrs["sha256"] = actual
+    df.attrs["provenance"] = prov
     return df
 
 
@@ -210,8 +209,8 @@ def read_provenance(file: str | Path) -> dict:
 
 
 def _cached_mp_frame(file: Path, sha: str, use_cache: bool) -> pd.DataFrame:
-    frame = cached("mp-frame", {"sha256": sha}, lambda: _read_mp_json(file), enabled=use_cache)
-    return frame.copy()
+    # a fresh object on every call (unpickled or computed), so callers may modify it freely
+    return cached("mp-frame", {"sha256": sha}, lambda: _read_mp_json(file), enabled=use_cache)
 
 
 def _read_mp_json(file: Path) -> pd.DataFrame:
