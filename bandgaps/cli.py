@@ -190,6 +190,99 @@ def data_fetch(
     )
 
 
+@app.command("train")
+def train_cmd(
+    data: Annotated[
+        str, typer.Option(help="catalog name, fetched .json.gz snapshot, or CSV with 'formula'")
+    ],
+    out_file: Annotated[Path, typer.Option("--out", help="model file to write")],
+    target: Annotated[
+        str | None,
+        typer.Option(help="column to learn (default: band_gap for MP data, else target)"),
+    ] = None,
+    model: Annotated[str, typer.Option(help="rf or lgbm")] = "rf",
+    feature_set: Annotated[
+        str | None, typer.Option(help="feature set (default: the model's own)")
+    ] = None,
+    calibration: Annotated[
+        float, typer.Option(help="fraction of rows held out to calibrate conformal intervals")
+    ] = 0.1,
+    n_estimators: Annotated[int | None, typer.Option(help="trees / boosting rounds")] = None,
+    seed: Annotated[int, typer.Option(help="random seed")] = 42,
+) -> None:
+    """Train a composition model for any numeric target and write it to a model file."""
+    from bandgaps.models.training import read_training_table, train_to_file
+
+    table = read_training_table(data, target)
+    params = {} if n_estimators is None else {"n_estimators": n_estimators}
+    out.print(
+        f"training {model} on {len(table.y):,} rows of {data} → {table.target} "
+        f"({calibration:.0%} held out for calibration)"
+    )
+    card = train_to_file(
+        out_file,
+        table,
+        kind=model,
+        feature_set=feature_set,
+        calibration_fraction=calibration,
+        params=params,
+        seed=seed,
+    )
+    extra = ""
+    if card.metrics:
+        m = card.metrics
+        extra = f"; MAE on the {m['n_cal']:,} held-out rows {m['calibration MAE']:.3f}"
+    out.print(f"wrote {out_file} ({card.kind}, features {card.feature_set['name']}{extra})")
+
+
+@app.command("predict")
+def predict_cmd(
+    model_file: Annotated[Path, typer.Argument(help="model file from `bandgaps train`")],
+    formulas: Annotated[list[str] | None, typer.Argument(help="chemical formulas")] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="CSV with a 'formula' column")] = None,
+    interval: Annotated[
+        float | None,
+        typer.Option(help="also print the conformal interval at this coverage (0.68, 0.9, 0.95)"),
+    ] = None,
+    csv: Annotated[bool, typer.Option("--csv", help="print CSV instead of a table")] = False,
+) -> None:
+    """Predict the model's target for formulas, with σ (and a conformal interval on request)."""
+    from bandgaps.models.training import predict_file
+
+    items = list(formulas or [])
+    if file is not None:
+        items += _formulas_from_csv(file)
+    if not items:
+        raise BandgapsError("Give formulas as arguments or a CSV with --file")
+    frame = predict_file(model_file, items, confidence=interval)
+    if csv:
+        sys.stdout.write(frame.to_csv(index=False, float_format="%.4g"))
+        return
+    card = frame.attrs["card"]
+    table = Table(title=f"{card.target} from {model_file.name} ({card.kind})")
+    for col in frame.columns:
+        table.add_column(str(col), justify="left" if col == "formula" else "right")
+    for row in frame.itertuples(index=False):
+        table.add_row(Text(str(row[0])), *(f"{v:.3f}" for v in row[1:]))
+    out.print(table)
+
+
+def _formulas_from_csv(file: Path) -> list[str]:
+    import pandas as pd
+
+    if not file.is_file():
+        raise BandgapsError(f"Formula file {file} does not exist")
+    if file.stat().st_size == 0:
+        raise BandgapsError(f"Formula file {file} is empty")
+    try:
+        df = pd.read_csv(file, keep_default_na=False, na_values=[""])
+    except Exception as exc:
+        raise BandgapsError(f"Cannot read {file} as CSV: {exc}") from None
+    if "formula" not in df.columns:
+        raise BandgapsError(f"{file} has no 'formula' column (columns: {list(df.columns)})")
+    return [str(f) for f in df["formula"]]
+
+
 def _print_fields(title: str, fields: dict[str, str]) -> None:
     table = Table(title=title, show_header=False)
     table.add_column(style="bold")

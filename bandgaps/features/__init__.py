@@ -1,0 +1,1 @@
+"""Features computed from compositions (and, later, structures)."""

@@ -1,0 +1,1 @@
+"""Estimators: composition models, uncertainty, conformal intervals, model files."""

@@ -1,0 +1,72 @@
+"""Composition models: a feature set and a regressor in one scikit-learn pipeline.
+
+A model takes formulas (or :class:`~pymatgen.core.Composition` objects) and predicts any
+composition-level target — band gaps, k-point lengths, formation energies. ``predict(X,
+return_std=True)`` passes through the pipeline to the regressor.
+
+>>> model = make_model("rf", n_estimators=10)
+>>> model = model.fit(["Si", "Ge", "GaAs", "NaCl"], [1.1, 0.7, 1.4, 8.5])
+>>> mean, std = model.predict(["SiGe"], return_std=True)
+>>> mean.shape, std.shape
+((1,), (1,))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sklearn.pipeline import Pipeline
+
+from bandgaps.errors import InputError
+from bandgaps.features.composition import CompositionFeatures, get_feature_set
+from bandgaps.models.boosting import BoostedRegressor
+from bandgaps.models.forest import UncertainForestRegressor
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A named composition model: its default feature set and how to build its regressor."""
+
+    name: str
+    description: str
+    feature_set: str
+    factory: Callable[..., object]
+
+
+MODELS: dict[str, ModelSpec] = {
+    "rf": ModelSpec(
+        "rf",
+        "random forest on Magpie features, σ from the trees (law of total variance)",
+        "magpie",
+        UncertainForestRegressor,
+    ),
+    "lgbm": ModelSpec(
+        "lgbm",
+        "LightGBM (Huber + squared-error boosters averaged) on Magpie features plus element "
+        "fractions; σ from 15.9/84.1 % quantile boosters",
+        "magpie+fractions",
+        BoostedRegressor,
+    ),
+}
+
+
+def get_spec(kind: str) -> ModelSpec:
+    try:
+        return MODELS[kind]
+    except KeyError:
+        raise InputError(f"Unknown model {kind!r}; choose one of {', '.join(MODELS)}") from None
+
+
+def make_model(
+    kind: str = "rf", feature_set: str | None = None, cache: bool = True, **params
+) -> Pipeline:
+    """Unfitted pipeline ``features → regressor`` for model ``kind`` (``rf`` or ``lgbm``)."""
+    spec = get_spec(kind)
+    fs = get_feature_set(feature_set or spec.feature_set).name
+    return Pipeline(
+        [
+            ("features", CompositionFeatures(fs, cache=cache)),
+            ("regressor", spec.factory(**params)),
+        ]
+    )

@@ -1,0 +1,85 @@
+"""Random forest whose σ per prediction comes from the trees (law of total variance).
+
+Each tree's leaf holds the (bootstrap-weighted) training targets that fell into it; the forest
+prediction is a mixture of those leaves. Its variance is the mean of the leaf variances plus
+the variance of the leaf means — the reference solution's uncertainty.
+
+>>> import numpy as np
+>>> rng = np.random.default_rng(0)
+>>> X = rng.uniform(size=(200, 3)); y = 2 * X[:, 0] + rng.normal(0, 0.1, 200)
+>>> rf = UncertainForestRegressor(n_estimators=20, random_state=0).fit(X, y)
+>>> mean, std = rf.predict(X[:3], return_std=True)
+>>> mean.shape, bool((std > 0).all())
+((3,), True)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.ensemble import RandomForestRegressor
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+
+class UncertainForestRegressor(RegressorMixin, BaseEstimator):
+    """``RandomForestRegressor(criterion="squared_error")`` with ``predict(X, return_std=True)``.
+
+    Parameters are those of scikit-learn's forest; ``random_state`` is fixed by default so a
+    rebuild gives the same numbers.
+    """
+
+    def __init__(
+        self,
+        n_estimators: int = 100,
+        max_features: float | str | None = 1 / 3,
+        min_samples_leaf: int = 1,
+        max_depth: int | None = None,
+        max_samples: float | None = None,
+        n_jobs: int | None = -1,
+        random_state: int | None = 0,
+    ):
+        self.n_estimators = n_estimators
+        self.max_features = max_features
+        self.min_samples_leaf = min_samples_leaf
+        self.max_depth = max_depth
+        self.max_samples = max_samples
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def fit(self, X, y, sample_weight=None):
+        X, y = validate_data(self, X, y, ensure_all_finite="allow-nan", y_numeric=True)
+        self.forest_ = RandomForestRegressor(
+            criterion="squared_error",
+            n_estimators=self.n_estimators,
+            max_features=self.max_features,
+            min_samples_leaf=self.min_samples_leaf,
+            max_depth=self.max_depth,
+            max_samples=self.max_samples,
+            n_jobs=self.n_jobs,
+            random_state=self.random_state,
+        ).fit(X, y, sample_weight=sample_weight)
+        return self
+
+    def _leaf_moments(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """Per-tree leaf means and leaf variances, each ``(n_samples, n_trees)``."""
+        leaves = self.forest_.apply(X)
+        trees = [est.tree_ for est in self.forest_.estimators_]
+        means = np.column_stack([t.value[leaves[:, i], 0, 0] for i, t in enumerate(trees)])
+        variances = np.column_stack([t.impurity[leaves[:, i]] for i, t in enumerate(trees)])
+        return means, variances
+
+    def predict(self, X, return_std: bool = False):
+        """Mean prediction; with ``return_std=True`` also σ from the law of total variance."""
+        check_is_fitted(self, "forest_")
+        X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan")
+        if not return_std:
+            return self.forest_.predict(X)
+        means, variances = self._leaf_moments(X.astype(np.float32))
+        mean = means.mean(axis=1)
+        std = np.sqrt(np.maximum(variances.mean(axis=1) + means.var(axis=1), 0.0))
+        return mean, std
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags

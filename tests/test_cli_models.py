@@ -1,0 +1,118 @@
+"""``bandgaps train`` and ``bandgaps predict`` on small real tables, any numeric target."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from test_cli import run_cli
+
+from bandgaps.cli import main
+
+
+@pytest.fixture(scope="module")
+def small_gap_csv(tmp_path_factory, shared):
+    df = pd.read_csv(shared / "data/matbench/mp_gap/train0.csv", keep_default_na=False)
+    path = tmp_path_factory.mktemp("data") / "gaps.csv"
+    df.sample(300, random_state=0).rename(columns={"target": "gap_eV"}).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def gap_model(small_gap_csv, tmp_path_factory):
+    out = tmp_path_factory.mktemp("models") / "gap.model"
+    code = main(
+        [
+            "train",
+            "--data",
+            str(small_gap_csv),
+            "--target",
+            "gap_eV",
+            "--out",
+            str(out),
+            "--n-estimators",
+            "20",
+        ]
+    )
+    assert code == 0 and out.is_file()
+    return out
+
+
+def test_predict_prints_values_with_sigma(gap_model, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["predict", str(gap_model), "Si", "Ge", "Si49Ge51", "GaAs", "--csv"]) == 0
+    table = pd.read_csv(pd.io.common.StringIO(capsys.readouterr().out))
+    assert list(table.columns) == ["formula", "gap_eV", "σ"]
+    assert table["formula"].tolist() == ["Si", "Ge", "Si49Ge51", "GaAs"]
+    assert (table["σ"] > 0).all() and (table["gap_eV"] >= 0).all()
+
+
+def test_predict_interval_and_file(gap_model, tmp_path, capsys):
+    formulas = tmp_path / "f.csv"
+    formulas.write_text("formula,note\nGaAs,x\nNaCl,y\n")
+    assert (
+        main(["predict", str(gap_model), "--file", str(formulas), "--interval", "0.9", "--csv"])
+        == 0
+    )
+    table = pd.read_csv(pd.io.common.StringIO(capsys.readouterr().out))
+    assert (table["lower 0.9"] <= table["gap_eV"]).all()
+    assert (table["gap_eV"] <= table["upper 0.9"]).all()
+
+
+def test_bad_formula_is_one_line(gap_model):
+    res = run_cli("predict", str(gap_model), "Si", "Xx2")
+    assert res.returncode == 1
+    assert res.stderr.strip() == "error: Cannot parse formula 'Xx2' (row 2): unknown element(s) Xx"
+    assert "Traceback" not in res.stderr
+
+
+def test_other_target_and_model(tmp_path, shared, capsys):
+    """The k-point length table trains with the boosted model through the same command."""
+    kpt = pd.read_csv(shared / "data/jarvis/kpoint_length_unit/val.csv", keep_default_na=False)
+    path = tmp_path / "kpt.csv"
+    kpt.head(300).to_csv(path, index=False)
+    out = tmp_path / "k.model"
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(path),
+                "--model",
+                "lgbm",
+                "--out",
+                str(out),
+                "--n-estimators",
+                "30",
+            ]
+        )
+        == 0
+    )
+    assert main(["predict", str(out), "Fe", "--csv"]) == 0
+    text = capsys.readouterr().out
+    assert text.splitlines()[-2] == "formula,target,σ"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["predict", "missing.model", "Si"], "does not exist"),
+        (["train", "--data", "nope.csv", "--out", "x.model"], "does not exist"),
+        (
+            ["train", "--data", "matbench-mp-gap-val", "--target", "gap", "--out", "x.model"],
+            "No column 'gap'",
+        ),
+    ],
+)
+def test_train_predict_errors(args, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not list(tmp_path.glob("*.model"))
+
+
+def test_bad_row_in_training_csv_is_named(tmp_path, capsys):
+    path = tmp_path / "bad.csv"
+    path.write_text("formula,target\nSi,1.1\nGe,0.7\nQq2,3\n")
+    assert main(["train", "--data", str(path), "--out", str(tmp_path / "m.model")]) == 1
+    assert "'Qq2' (row 4)" in capsys.readouterr().err

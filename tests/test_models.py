@@ -1,0 +1,128 @@
+"""Estimators: the forest's σ, the boosted model, conformal intervals, model files."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+
+from bandgaps.errors import InputError
+from bandgaps.models.boosting import BoostedRegressor
+from bandgaps.models.composition import make_model
+from bandgaps.models.conformal import conformalize, coverage, interval
+from bandgaps.models.forest import UncertainForestRegressor
+from bandgaps.models.persist import ModelCard, library_versions, load_model, save_model
+
+
+@pytest.fixture(scope="module")
+def toy():
+    rng = np.random.default_rng(1)
+    X = rng.uniform(size=(300, 4))
+    y = 3 * X[:, 0] + np.where(X[:, 1] > 0.5, 1.0, 0.0) + rng.normal(0, 0.3, 300)
+    return X, y
+
+
+def test_forest_sigma_is_law_of_total_variance(toy):
+    """σ² = mean over trees of the leaf's (bootstrap-weighted) variance + variance of leaf means,
+    recomputed here from each tree's bootstrap sample rather than from its stored impurities."""
+    X, y = toy
+    rf = UncertainForestRegressor(n_estimators=15, min_samples_leaf=5, random_state=3).fit(X, y)
+    Xq = X[:7] + 0.01
+    mean, std = rf.predict(Xq, return_std=True)
+    forest = rf.forest_
+    leaf_means, leaf_vars = [], []
+    for tree, samples in zip(forest.estimators_, forest.estimators_samples_, strict=True):
+        train_leaves = tree.apply(X[samples].astype(np.float32))
+        q_leaves = tree.apply(Xq.astype(np.float32))
+        ys = [y[samples][train_leaves == leaf] for leaf in q_leaves]
+        leaf_means.append([v.mean() for v in ys])
+        leaf_vars.append([v.var() for v in ys])
+    leaf_means, leaf_vars = np.array(leaf_means), np.array(leaf_vars)
+    expected = np.sqrt(leaf_vars.mean(axis=0) + leaf_means.var(axis=0))
+    np.testing.assert_allclose(mean, leaf_means.mean(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(std, expected, rtol=1e-6)
+    np.testing.assert_allclose(rf.predict(Xq), mean, rtol=1e-6)
+
+
+def test_forest_is_a_sklearn_estimator(toy):
+    X, y = toy
+    search = GridSearchCV(
+        UncertainForestRegressor(n_estimators=5), {"min_samples_leaf": [1, 5]}, cv=2
+    ).fit(X, y)
+    assert search.best_estimator_.forest_.n_estimators == 5
+    assert clone(search.best_estimator_).get_params()["min_samples_leaf"] in (1, 5)
+
+
+def test_boosted_clips_and_gives_sigma(toy):
+    X, y = toy
+    m = BoostedRegressor(
+        n_estimators=60, num_leaves=7, min_child_samples=5, clip_min=0.0, n_jobs=1
+    ).fit(X, y - 2)
+    mean, std = m.predict(X, return_std=True)
+    assert mean.min() >= 0 and (std >= 0).all() and std.mean() > 0
+    plain = BoostedRegressor(n_estimators=20, sigma=False, n_jobs=1).fit(X, y)
+    with pytest.raises(ValueError, match="sigma=False"):
+        plain.predict(X, return_std=True)
+
+
+def test_conformal_coverage_holds():
+    rng = np.random.default_rng(0)
+    Xb = rng.uniform(size=(2000, 4))
+    yb = 3 * Xb[:, 0] + rng.normal(0, 0.3, 2000)
+    reg = UncertainForestRegressor(n_estimators=10).fit(Xb[:1000], yb[:1000])
+    cp = conformalize(reg, Xb[1000:1500], yb[1000:1500])
+    lo, hi = interval(cp, Xb[1500:], 0.9)
+    assert 0.85 <= coverage(yb[1500:], lo, hi) <= 0.95
+    with pytest.raises(InputError, match=r"at 0\.5;"):
+        interval(cp, Xb[:2], 0.5)
+
+
+def _card(**kw):
+    from bandgaps.features.composition import get_feature_set
+
+    base = dict(
+        kind="rf",
+        target="band_gap",
+        feature_set=get_feature_set("magpie").config(),
+        training_data={"sha256": "x"},
+        n_train=4,
+        params={},
+    )
+    base.update(kw)
+    return ModelCard(**base)
+
+
+def test_model_file_round_trip(tmp_path):
+    model = make_model("rf", n_estimators=5, cache=False).fit(
+        ["Si", "Ge", "GaAs", "NaCl", "MgO"], [1.1, 0.7, 1.4, 8.5, 7.8]
+    )
+    path = save_model(tmp_path / "m.model", model, _card())
+    loaded, card, extras = load_model(path)
+    assert card.target == "band_gap" and extras == {}
+    np.testing.assert_allclose(loaded.predict(["AlP"]), model.predict(["AlP"]))
+    assert not list(tmp_path.glob("*.tmp*"))
+
+
+def test_model_file_from_other_versions_is_refused(tmp_path):
+    versions = {**library_versions(), "scikit-learn": "0.24.2"}
+    path = save_model(tmp_path / "m.model", object(), _card(versions=versions))
+    with pytest.raises(InputError, match=r"scikit-learn 0\.24\.2 \(now"):
+        load_model(path)
+
+
+def test_model_file_with_changed_features_is_refused(tmp_path):
+    fs = _card().feature_set | {"version": 99}
+    path = save_model(tmp_path / "m.model", object(), _card(feature_set=fs))
+    with pytest.raises(InputError, match="feature set 'magpie'"):
+        load_model(path)
+
+
+@pytest.mark.parametrize("content", [b"", b"not a pickle", pickle.dumps({"a": 1})])
+def test_not_a_model_file(tmp_path, content):
+    path = tmp_path / "x.model"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=str(path)):
+        load_model(path)
