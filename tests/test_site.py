@@ -71,3 +71,29 @@ def test_an_error_in_any_cell_fails_the_build(tmp_path):
     assert result.returncode != 0
     assert "ZeroDivisionError" in result.stdout + result.stderr
     shutil.rmtree(tmp_path / "site", ignore_errors=True)
+
+
+def _figures(html: str) -> list[str]:
+    return re.findall(r'<img[^>]+src="data:image/png;base64,([A-Za-z0-9+/=]{2000,})', html)
+
+
+@pytest.mark.parametrize("page", ["data", "composition", "si_ge_composition"])
+def test_executed_pages_have_no_error_or_stderr_output(built_site, page):
+    html = (built_site / page / "index.html").read_text()
+    assert not re.search(r'<div[^>]*data-mime-type="application/vnd.jupyter.stderr"', html)
+    assert "Traceback" not in html and "Error" not in re.sub(r"<[^>]+>", "", html).split()
+
+
+def test_composition_page_reports_test_maes_beside_published(built_site):
+    html = (built_site / "composition" / "index.html").read_text()
+    assert len(_figures(html)) >= 5  # 2 parity pairs, calibration, conformal coverage
+    for published in ["0.529", "0.503", "0.363", "0.263", "0.260"]:
+        assert published in html
+    assert "Chosen on <code>val0</code>" in html
+    assert re.search(r"On <code>test0</code> the forest reaches <strong>0\.\d{3} eV", html)
+
+
+def test_si_ge_page_has_sweep_and_table(built_site):
+    html = (built_site / "si_ge_composition" / "index.html").read_text()
+    assert len(_figures(html)) >= 1
+    assert "Si49Ge51 between Si and Ge" in html and "MAE vs experiment" in html

@@ -430,3 +430,39 @@ def sweep_summary(results: dict[str, FitResult]) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def element_context(
+    df: pd.DataFrame, elements: Sequence[str] = ("Si", "Ge"), target: str = "target"
+) -> pd.DataFrame:
+    """What a training table says about some elements: the pure-element rows it holds and the
+    gaps of the compounds containing each element.
+
+    >>> import pandas as pd
+    >>> from pymatgen.core import Composition
+    >>> df = pd.DataFrame({"formula": ["Si8", "SiO2", "Mg2Si"], "target": [0.6, 5.6, 0.0]})
+    >>> df["composition"] = [Composition(f) for f in df["formula"]]
+    >>> element_context(df, ["Si"]).iloc[0].to_dict()["elemental rows"]
+    'Si8 (0.60)'
+    """
+    rows = []
+    for el in elements:
+        has = df["composition"].map(lambda c, el=el: el in {e.symbol for e in c.elements})
+        pure = has & df["composition"].map(lambda c: len(c.elements) == 1)
+        compounds = df.loc[has & ~pure, target]
+        rows.append(
+            {
+                "element": el,
+                "elemental rows": ", ".join(
+                    f"{f} ({g:.2f})"
+                    for f, g in zip(df.loc[pure, "formula"], df.loc[pure, target], strict=True)
+                )
+                or "none",
+                "compounds containing it": len(compounds),
+                "of which non-metals": float((compounds > 0).mean()) if len(compounds) else np.nan,
+                "median gap of those compounds": float(compounds.median())
+                if len(compounds)
+                else np.nan,
+            }
+        )
+    return pd.DataFrame(rows)

@@ -49,7 +49,10 @@ class FeatureSet:
 
     def featurizers(self) -> list:
         """Fresh matminer featurizer objects for this recipe."""
-        from matminer.featurizers import composition as mc
+        with warnings.catch_warnings():
+            # matminer imports tqdm.auto, which warns inside Jupyter without ipywidgets
+            warnings.filterwarnings("ignore", message="IProgress not found")
+            from matminer.featurizers import composition as mc
 
         out = []
         for cls_name, kwargs in self.recipe:
@@ -363,7 +366,7 @@ class CompositionFeatures(BaseEstimator, TransformerMixin):
 
     def featurize_many(self, comps: Sequence, index: Sequence | None = None) -> np.ndarray:
         """Feature matrix ``(len(comps), n_features)`` computed in vectorised chunks."""
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
 
         from bandgaps.config import progress_enabled
 

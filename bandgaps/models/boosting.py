@@ -1,9 +1,10 @@
 """Gradient-boosted trees (LightGBM): the stronger composition model, with a quantile σ.
 
-The point prediction averages boosters trained with different losses (Huber and squared
-error by default). σ is read from two quantile boosters at the 15.9 % and 84.1 % levels —
-the interval a Gaussian's ±1σ spans — so it widens where the data are ambiguous (for band
-gaps: compositions with both metallic and insulating polymorphs).
+The point prediction averages several boosters (by default two squared-error boosters with
+different seeds; on matbench val0 two cut the MAE by about 0.002 eV over one). σ is half the
+distance between two quantile boosters at the 15.9 % and 84.1 % levels, the range a
+Gaussian's ±1σ spans, so it widens where the data are ambiguous (for band gaps: compositions
+with both metallic and insulating polymorphs).
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
@@ -26,7 +27,7 @@ _ONE_SIGMA = NormalDist().cdf(1.0) - 0.5  # 0.3413...
 
 
 class BoostedRegressor(RegressorMixin, BaseEstimator):
-    """Average of LightGBM boosters with different losses; ``predict(X, return_std=True)``.
+    """Average of LightGBM boosters (one per entry of ``objectives``, each with its own seed).
 
     ``clip_min`` bounds predictions from below (0 for band gaps); ``sigma=False`` skips the
     two quantile boosters when only point predictions are needed.
@@ -34,7 +35,7 @@ class BoostedRegressor(RegressorMixin, BaseEstimator):
 
     def __init__(
         self,
-        objectives: tuple[str, ...] = ("huber", "l2"),
+        objectives: tuple[str, ...] = ("l2", "l2"),
         n_estimators: int = 3000,
         learning_rate: float = 0.05,
         num_leaves: int = 127,

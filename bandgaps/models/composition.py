@@ -43,7 +43,7 @@ MODELS: dict[str, ModelSpec] = {
     ),
     "lgbm": ModelSpec(
         "lgbm",
-        "LightGBM (Huber + squared-error boosters averaged) on Magpie features plus element "
+        "LightGBM (two squared-error boosters averaged) on Magpie features plus element "
         "fractions; σ from 15.9/84.1 % quantile boosters",
         "magpie+fractions",
         BoostedRegressor,

@@ -1,0 +1,59 @@
+"""Figures shared by several site pages (parity, calibration); matplotlib only."""
+
+from __future__ import annotations
+
+import numpy as np
+
+COLORS = {"metal": "#d95f02", "non-metal": "#3b6fb6", "accent": "#7570b3", "exp": "k"}
+
+
+def parity(ax, y, pred, *, groups=None, label: str = "eV", title: str | None = None, s=6):
+    """Predicted against true values with the diagonal; ``groups`` colours metals/non-metals."""
+    y = np.asarray(y, float)
+    pred = np.asarray(pred, float)
+    hi = float(max(y.max(), pred.max())) * 1.03 if len(y) else 1.0
+    # a margin below zero keeps the column of metals (true gap 0) visible off the axis
+    lo = float(min(0.0, y.min(), pred.min())) - 0.03 * hi if len(y) else 0.0
+    if groups is None:
+        ax.scatter(y, pred, s=s, alpha=0.35, lw=0, color=COLORS["non-metal"])
+    else:
+        groups = np.asarray(groups)
+        # the larger group first, so the smaller one is drawn on top and stays visible
+        names = sorted(dict.fromkeys(groups), key=lambda g: -(groups == g).sum())
+        for name in names:
+            m = groups == name
+            ax.scatter(
+                y[m],
+                pred[m],
+                s=s,
+                alpha=0.35,
+                lw=0,
+                color=COLORS.get(name),
+                label=f"{name} ({m.sum():,})",
+            )
+        ax.legend(loc="upper left", frameon=False, markerscale=2)
+    ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    ax.set_aspect("equal")
+    ax.set_xlabel(f"true ({label})")
+    ax.set_ylabel(f"predicted ({label})")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
+
+
+def calibration(ax, curves: dict, title: str | None = None):
+    """Observed against expected coverage of Gaussian intervals, one line per model."""
+    ax.plot([0, 1], [0, 1], "k--", lw=0.8, label="perfect calibration")
+    for name, curve in curves.items():
+        ax.plot(curve["expected"], curve["observed"], marker="o", ms=3, label=name)
+    ax.set_xlabel("expected coverage of mean ± z·σ")
+    ax.set_ylabel("observed coverage on test")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_aspect("equal")
+    ax.legend(frameon=False, fontsize=8, loc="upper left")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
