@@ -267,6 +267,93 @@ def predict_cmd(
     out.print(table)
 
 
+@app.command("predict-structure")
+def predict_structure_cmd(
+    files: Annotated[list[Path], typer.Argument(help="POSCAR or CIF files")],
+    model: Annotated[
+        str, typer.Option(help="megnet-2018, megnet-mf or megnet-mf-disorder")
+    ] = "megnet-mf",
+    fidelity: Annotated[
+        str | None, typer.Option(help="pbe, gllb-sc, hse or exp (multi-fidelity models)")
+    ] = None,
+    csv: Annotated[bool, typer.Option("--csv", help="print CSV instead of a table")] = False,
+) -> None:
+    """Band gap of crystal structures from a pretrained MEGNet model, ± the ensemble σ."""
+    from bandgaps.data.structures import read_structure
+    from bandgaps.models.megnet import PretrainedEnsemble, fidelity_state, get_family
+
+    family = get_family(model)
+    fidelity_state(fidelity, family)  # a bad name fails before TensorFlow starts
+    structures = [read_structure(f) for f in files]
+    mean, std = PretrainedEnsemble(model).predict(structures, fidelity, return_std=True)
+    label = f"{model}" + (f" ({fidelity or 'pbe'} fidelity)" if family.fidelity else "")
+    rows = [
+        (str(f), s.composition.reduced_formula, m, sd)
+        for f, s, m, sd in zip(files, structures, mean, std, strict=True)
+    ]
+    if csv:
+        sys.stdout.write("file,formula,gap_eV,sigma_eV\n")
+        for f, formula, m, sd in rows:
+            sys.stdout.write(f"{f},{formula},{m:.4f},{sd:.4f}\n")
+        return
+    table = Table(title=f"band gap from {label}, eV")
+    for col in ("file", "formula", "gap", "σ"):
+        table.add_column(col, justify="left" if col in ("file", "formula") else "right")
+    for f, formula, m, sd in rows:
+        table.add_row(Text(f), Text(formula), f"{m:.3f}", f"{sd:.3f}")
+    out.print(table)
+
+
+@app.command("supercells")
+def supercells_cmd(
+    out_dir: Annotated[Path, typer.Option("--out", help="folder for the cells and the table")],
+    system: Annotated[str, typer.Option(help="alloy system (Si-Ge)")] = "Si-Ge",
+    method: Annotated[str, typer.Option(help="enumerate, sqs or random")] = "enumerate",
+    max_atoms: Annotated[int, typer.Option(help="enumerate: largest cell (atoms)")] = 8,
+    x: Annotated[
+        list[float] | None, typer.Option(help="sqs/random: Ge fractions (repeat the option)")
+    ] = None,
+    size: Annotated[int, typer.Option(help="random: cell size, 8·n³ atoms")] = 64,
+    seeds: Annotated[int, typer.Option(help="random: cells per x")] = 3,
+    scale: Annotated[str, typer.Option(help="vegard or none (keep the Si lattice)")] = "vegard",
+    fmt: Annotated[str, typer.Option("--format", help="cif or extxyz")] = "cif",
+    model: Annotated[
+        str | None, typer.Option(help="also predict with megnet-2018 or megnet-mf")
+    ] = None,
+    fidelity: Annotated[str | None, typer.Option(help="fidelity for megnet-mf")] = None,
+) -> None:
+    """Build Si–Ge cells (icet enumeration, SQS, random), write them and a table."""
+    import numpy as np
+
+    from bandgaps.files import atomic_path
+    from bandgaps.structures import alloys
+
+    if system.replace("–", "-").lower() != "si-ge":
+        raise BandgapsError(f"Only the Si-Ge system is built here, not {system!r}")
+    grid = x or [round(v, 2) for v in np.arange(0.1, 0.91, 0.1)]
+    if method == "enumerate":
+        cells = alloys.enumerated_cells(max_atoms, scale=scale)
+    elif method == "sqs":
+        cells = alloys.sqs_cells(grid, scale=scale)
+    elif method == "random":
+        cells = alloys.random_cells(grid, sizes=(size,), n_seeds=seeds, scale=scale)
+    else:
+        raise BandgapsError(f"--method must be enumerate, sqs or random, not {method!r}")
+    paths = alloys.write_cells(cells, out_dir, fmt=fmt)
+    table = cells.drop(columns="structure").assign(file=[p.name for p in paths])
+    if model is not None:
+        from bandgaps.models.megnet import PretrainedEnsemble
+
+        mean, std = PretrainedEnsemble(model).predict(
+            list(cells["structure"]), fidelity, return_std=True
+        )
+        table["gap_eV"] = mean
+        table["sigma_eV"] = std
+    with atomic_path(out_dir / "cells.csv", suffix=".csv") as tmp:
+        table.to_csv(tmp, index=False, float_format="%.5g")
+    out.print(f"wrote {len(paths):,} {method} cells ({fmt}) and cells.csv to {out_dir}")
+
+
 def _formulas_from_csv(file: Path) -> list[str]:
     import pandas as pd
 

@@ -11,7 +11,7 @@ from bandgaps.errors import InputError
 
 
 def read_structure(file: str | Path) -> Structure:
-    """Read a POSCAR/CONTCAR, CIF or any format pymatgen recognises by name.
+    """Read a POSCAR/CONTCAR, CIF, extended XYZ or any format pymatgen recognises by name.
 
     >>> from bandgaps.data.catalog import path
     >>> read_structure(path("si-mp-149")).composition.reduced_formula
@@ -25,7 +25,14 @@ def read_structure(file: str | Path) -> Structure:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            structure = Structure.from_file(file)
+            if file.suffix.lower() in {".extxyz", ".xyz"}:
+                # extended XYZ (with a lattice) through ASE, which pymatgen does not read
+                from ase.io import read
+                from pymatgen.io.ase import AseAtomsAdaptor
+
+                structure = AseAtomsAdaptor.get_structure(read(file, format="extxyz"))
+            else:
+                structure = Structure.from_file(file)
     except Exception as exc:  # pymatgen raises many types for malformed files
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"Cannot read a crystal structure from {file}: {detail}") from None

@@ -1,0 +1,339 @@
+"""Structure-model studies: the pretrained MEGNet models on the MP snapshot, a MEGNet trained
+from scratch, and predictions across Si–Ge supercells.
+
+Every result is cached on disk keyed by what determines it (structures, models, settings), so
+a warm site build reads instead of recomputing.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from bandgaps.analyses.composition import SEED, regression_metrics, weber_alonso_gap
+from bandgaps.cache import cached
+from bandgaps.models.megnet import FAMILIES, PretrainedEnsemble
+from bandgaps.models.megnet_training import structures_digest
+
+#: The reference solution's and the MEGNet paper's figures, for side-by-side tables.
+PUBLISHED = {"MEGNet 2018 band-gap model (paper, MP 2018 test split)": 0.33}
+
+
+def structure_table(use_cache: bool = True) -> pd.DataFrame:
+    """The MP snapshot for structure models: every polymorph kept, isolated-atom cells dropped."""
+    from bandgaps.data import catalog
+    from bandgaps.data.cleaning import drop_isolated_atoms
+
+    mp = catalog.load("mp-bandstructure-binaries", use_cache=use_cache)
+    out = drop_isolated_atoms(mp)
+    out.attrs["sha256"] = mp.attrs["sha256"]
+    return out
+
+
+def pretrained_on_snapshot(use_cache: bool = True) -> pd.DataFrame:
+    """2018 regressor and classifier predictions for every structure of the MP snapshot
+    (structures with isolated atoms dropped: a graph needs neighbours)."""
+    mp = structure_table(use_cache)
+    structures = list(mp["structure"])
+
+    def compute() -> pd.DataFrame:
+        reg = PretrainedEnsemble("megnet-2018")
+        clf = PretrainedEnsemble("megnet-2018-classifier")
+        t0 = time.perf_counter()
+        gap = reg.predict(structures)
+        t_reg = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        p_nonmetal = clf.predict(structures)
+        t_clf = time.perf_counter() - t0
+        out = pd.DataFrame(
+            {
+                "formula": mp["formula"].to_numpy(),
+                "band_gap": mp["band_gap"].to_numpy(),
+                "megnet-2018": gap,
+                "p(non-metal)": p_nonmetal,
+            },
+            index=mp.index,
+        )
+        out.attrs["seconds"] = {"regressor": t_reg, "classifier": t_clf}
+        return out
+
+    key = {"snapshot": mp.attrs["sha256"], "models": ["megnet-2018", "megnet-2018-classifier"]}
+    return cached("megnet-snapshot", key, compute, enabled=use_cache)
+
+
+def pretrained_metrics(pred: pd.DataFrame) -> pd.DataFrame:
+    """The 2018 model scored on the snapshot: non-metals alone, and all rows with the
+    classifier in front (a predicted metal gets gap 0)."""
+    nm = pred["band_gap"] > 0
+    gated = np.where(pred["p(non-metal)"] >= 0.5, np.clip(pred["megnet-2018"], 0, None), 0.0)
+    rows = [
+        {
+            "evaluation": "regressor on non-metals",
+            **regression_metrics(pred.loc[nm, "band_gap"], pred.loc[nm, "megnet-2018"]),
+        },
+        {
+            "evaluation": "classifier → regressor on all rows",
+            **regression_metrics(pred["band_gap"], gated),
+        },
+    ]
+    return pd.DataFrame(rows)
+
+
+def classifier_accuracy(pred: pd.DataFrame) -> dict[str, float]:
+    """Share of metals and of non-metals the 2018 classifier labels correctly."""
+    nm = (pred["band_gap"] > 0).to_numpy()
+    says_nm = (pred["p(non-metal)"] >= 0.5).to_numpy()
+    return {"metals": float(np.mean(~says_nm[~nm])), "non-metals": float(np.mean(says_nm[nm]))}
+
+
+# ----------------------------------------------------------------------------------------------
+# Training from scratch.
+
+
+@dataclass
+class TrainingRun:
+    """A MEGNet trained from scratch on the snapshot's non-metals, and its comparison."""
+
+    params: dict
+    sizes: dict[str, int]
+    history: pd.DataFrame
+    test: pd.DataFrame  # formula, band_gap, scratch, megnet-2018
+    metrics: pd.DataFrame
+    fit_seconds: float
+    graph_seconds: float
+    best_epoch: int
+    extra: dict = field(default_factory=dict)
+
+
+def train_from_scratch(
+    epochs: int = 40,
+    patience: int = 10,
+    max_rows: int | None = None,
+    use_cache: bool = True,
+    **params,
+) -> TrainingRun:
+    """Train MEGNet on the snapshot's non-metals (80:10:10 split, seed 42), score test rows."""
+    from bandgaps.models.megnet_training import MEGNetRegressor
+
+    mp = structure_table(use_cache)
+    nm = mp[mp["band_gap"] > 0].sample(frac=1.0, random_state=SEED)
+    if max_rows is not None:
+        nm = nm.iloc[:max_rows]
+    n = len(nm)
+    n_test = n_val = max(1, n // 10)
+    test, val, train = nm.iloc[:n_test], nm.iloc[n_test : n_test + n_val], nm.iloc[n_test + n_val :]
+    settings = {"epochs": epochs, "patience": patience, "seed": SEED, **params}
+
+    def compute() -> TrainingRun:
+        model = MEGNetRegressor(**settings)
+        t0 = time.perf_counter()
+        model.graphs(list(train["structure"]))
+        graph_seconds = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        model.fit(
+            list(train["structure"]),
+            train["band_gap"],
+            validation=(list(val["structure"]), val["band_gap"]),
+        )
+        fit_seconds = time.perf_counter() - t0
+        scratch = model.predict(list(test["structure"]))
+        pretrained = PretrainedEnsemble("megnet-2018").predict(list(test["structure"]))
+        table = pd.DataFrame(
+            {
+                "formula": test["formula"].to_numpy(),
+                "band_gap": test["band_gap"].to_numpy(),
+                "scratch": scratch,
+                "megnet-2018": pretrained,
+            }
+        )
+        metrics = pd.DataFrame(
+            [
+                {"model": "MEGNet trained here", **regression_metrics(table["band_gap"], scratch)},
+                {
+                    "model": "MEGNet 2018 (pretrained)",
+                    **regression_metrics(table["band_gap"], pretrained),
+                },
+            ]
+        )
+        return TrainingRun(
+            params=model.get_params(),
+            sizes={"train": len(train), "validation": len(val), "test": len(test)},
+            history=pd.DataFrame(model.history_),
+            test=table,
+            metrics=metrics,
+            fit_seconds=fit_seconds,
+            graph_seconds=graph_seconds,
+            best_epoch=model.best_epoch_,
+        )
+
+    key = {"snapshot": mp.attrs["sha256"], "n": n, "settings": settings, "v": 1}
+    return cached("megnet-training", key, compute, enabled=use_cache)
+
+
+# ----------------------------------------------------------------------------------------------
+# Si–Ge supercells.
+
+#: (label, family, fidelity) of every model applied to the ordered cells.
+SWEEP_MODELS = (
+    ("MEGNet 2018 (PBE)", "megnet-2018", None),
+    ("MF MEGNet, PBE fidelity", "megnet-mf", "pbe"),
+    ("MF MEGNet, experimental fidelity", "megnet-mf", "exp"),
+)
+
+
+@dataclass
+class SupercellSweep:
+    """Predictions of every model on every ordered cell, and the disordered-cell curve."""
+
+    cells: pd.DataFrame  # method, x, n_atoms, seed, formula (no structures)
+    predictions: pd.DataFrame  # long: cell, model, mean, std
+    disorder: pd.DataFrame  # x, fidelity, mean, std
+    timings: dict[str, float]
+
+
+def supercell_sweep(
+    max_atoms: int = 12,
+    sqs_steps: int = 10_000,
+    random_sizes: tuple[int, ...] = (64, 216),
+    random_seeds: int = 5,
+    disorder_points: int = 101,
+    scale: str = "vegard",
+    use_cache: bool = True,
+) -> SupercellSweep:
+    """Build the enumerated, SQS and random cells and predict them with every model."""
+    from bandgaps.structures import alloys
+
+    settings = {
+        "max_atoms": max_atoms,
+        "sqs_steps": sqs_steps,
+        "random_sizes": list(random_sizes),
+        "random_seeds": random_seeds,
+        "disorder_points": disorder_points,
+        "scale": scale,
+        "models": [list(m) for m in SWEEP_MODELS],
+    }
+
+    def compute() -> SupercellSweep:
+        timings = {}
+        t0 = time.perf_counter()
+        enum = alloys.enumerated_cells(max_atoms, scale=scale)
+        timings["enumeration"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        sqs = alloys.sqs_cells(n_steps=sqs_steps, scale=scale)
+        timings["sqs"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        rnd = alloys.random_cells(sizes=random_sizes, n_seeds=random_seeds, scale=scale)
+        timings["random cells"] = time.perf_counter() - t0
+        cells = pd.concat([enum, sqs, rnd], ignore_index=True)
+        structures = list(cells["structure"])
+        rows = []
+        n_pred = 0
+        t_pred = time.perf_counter()
+        inputs_by_family: dict[str, dict] = {}
+        for label, family, fidelity in SWEEP_MODELS:
+            ens = PretrainedEnsemble(family)
+            if family not in inputs_by_family:
+                t0 = time.perf_counter()
+                inputs_by_family[family] = ens.graph_inputs(structures)
+                timings[f"graphs ({family})"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            members = ens.predict_members(structures, fidelity, inputs=inputs_by_family[family])
+            timings[f"predict ({label})"] = time.perf_counter() - t0
+            n_pred += members.size
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "cell": np.arange(len(cells)),
+                        "model": label,
+                        "mean": members.mean(axis=0),
+                        "std": members.std(axis=0),
+                    }
+                )
+            )
+        timings["all predictions"] = time.perf_counter() - t_pred
+        timings["member predictions"] = float(n_pred)
+        dis = PretrainedEnsemble("megnet-mf-disorder")
+        xs = np.linspace(0, 1, disorder_points)
+        dcells = [alloys.disordered_cell(x, scale=scale) for x in xs]
+        drows = []
+        t0 = time.perf_counter()
+        dinputs = dis.graph_inputs(dcells)
+        for fid in ("pbe", "exp"):
+            members = dis.predict_members(dcells, fid, inputs=dinputs)
+            drows.append(
+                pd.DataFrame(
+                    {"x": xs, "fidelity": fid, "mean": members.mean(0), "std": members.std(0)}
+                )
+            )
+        timings["disorder"] = time.perf_counter() - t0
+        return SupercellSweep(
+            cells=cells.drop(columns="structure"),
+            predictions=pd.concat(rows, ignore_index=True),
+            disorder=pd.concat(drows, ignore_index=True),
+            timings=timings,
+        )
+
+    return cached("supercell-sweep", settings, compute, enabled=use_cache)
+
+
+def sweep_long(sweep: SupercellSweep) -> pd.DataFrame:
+    """Predictions joined with the cells they belong to."""
+    return sweep.predictions.merge(sweep.cells.reset_index(names="cell"), on="cell", how="left")
+
+
+def sweep_statistics(sweep: SupercellSweep) -> pd.DataFrame:
+    """Per model, method and x: number of cells, mean, spread (std, min, max) of predictions."""
+    long = sweep_long(sweep)
+    long["x"] = long["x"].round(3)
+    grouped = long.groupby(["model", "method", "x"])["mean"]
+    out = grouped.agg(["count", "mean", "std", "min", "max"]).reset_index()
+    out["experiment"] = weber_alonso_gap(out["x"])
+    return out
+
+
+def sweep_mae(sweep: SupercellSweep) -> pd.DataFrame:
+    """MAE of each model's mean curve (averaged over all ordered cells at each x, and over the
+    disordered-cell curve) against the experimental curve."""
+    stats = sweep_statistics(sweep)
+    rows = []
+    for model, grp in stats.groupby("model", sort=False):
+        per_x = grp.groupby("x").apply(
+            lambda g: np.average(g["mean"], weights=g["count"]), include_groups=False
+        )
+        err = np.abs(per_x.to_numpy() - weber_alonso_gap(per_x.index.to_numpy()))
+        rows.append(
+            {
+                "model": model,
+                "cells": int(grp["count"].sum()),
+                "x values": len(per_x),
+                "MAE vs experiment (eV)": float(err.mean()),
+            }
+        )
+    for fid, grp in sweep.disorder.groupby("fidelity", sort=False):
+        err = np.abs(grp["mean"].to_numpy() - weber_alonso_gap(grp["x"].to_numpy()))
+        rows.append(
+            {
+                "model": f"MF MEGNet disordered cell, {fid} fidelity",
+                "cells": len(grp),
+                "x values": len(grp),
+                "MAE vs experiment (eV)": float(err.mean()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+__all__ = [
+    "FAMILIES",
+    "PUBLISHED",
+    "classifier_accuracy",
+    "pretrained_metrics",
+    "pretrained_on_snapshot",
+    "structures_digest",
+    "supercell_sweep",
+    "sweep_mae",
+    "sweep_statistics",
+    "train_from_scratch",
+]

@@ -1,0 +1,219 @@
+"""MEGNet graph networks: the pretrained band-gap models behind one interface.
+
+Three families (the weights are pinned in ``../shared/models/megnet``):
+
+* ``megnet-2018`` — the 2018 PBE band-gap regressor trained on MP 2018.6.1 non-metals, with
+  the metal/non-metal classifier beside it (``megnet-2018-classifier``);
+* ``megnet-mf`` — six multi-fidelity models (Chen et al., Nat. Comput. Sci. 1, 46 (2021)) for
+  ordered structures; the fidelity (``pbe``, ``gllb-sc``, ``hse``, ``exp``) is the graph's
+  global state;
+* ``megnet-mf-disorder`` — the same for structures with fractional site occupancies.
+
+An ensemble predicts the mean and standard deviation over its members. Structures are turned
+into graphs once per graph converter, and the batched inputs (with the Gaussian bond
+expansion, the expensive part) are built once and reused by every member and every fidelity.
+
+>>> ens = PretrainedEnsemble("megnet-2018")
+>>> from bandgaps.data import catalog
+>>> si = catalog.load("si-mp-149")["structure"].iloc[0]
+>>> round(float(ens.predict([si])[0]), 3)
+0.765
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from bandgaps.errors import InputError
+
+#: Fidelity names → the integer global state the multi-fidelity models were trained with.
+FIDELITIES = {"pbe": 0, "gllb-sc": 1, "hse": 2, "exp": 3}
+
+
+@dataclass(frozen=True)
+class Family:
+    """A named group of pretrained models sharing inputs and meaning."""
+
+    name: str
+    entries: tuple[str, ...]
+    description: str
+    fidelity: bool = False
+    disordered: bool = False
+
+
+FAMILIES = {
+    "megnet-2018": Family(
+        "megnet-2018",
+        ("megnet-2018-band-gap",),
+        "2018 MEGNet PBE band-gap regressor (MP 2018.6.1 non-metals)",
+    ),
+    "megnet-2018-classifier": Family(
+        "megnet-2018-classifier",
+        ("megnet-2018-metal-classifier",),
+        "2018 MEGNet metal / non-metal classifier (output: probability of a non-zero gap)",
+    ),
+    "megnet-mf": Family(
+        "megnet-mf",
+        tuple(f"megnet-mf-ordered-{i}" for i in range(6)),
+        "multi-fidelity MEGNet (PBE, GLLB-SC, HSE, experiment), six models, ordered structures",
+        fidelity=True,
+    ),
+    "megnet-mf-disorder": Family(
+        "megnet-mf-disorder",
+        tuple(f"megnet-mf-disorder-{i}" for i in range(6)),
+        "multi-fidelity MEGNet for disordered structures (fractional occupancies), six models",
+        fidelity=True,
+        disordered=True,
+    ),
+}
+
+_LOCK = threading.Lock()
+_LOADED: dict[str, object] = {}
+
+
+def get_family(name: str) -> Family:
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        known = ", ".join(n for n in FAMILIES if n != "megnet-2018-classifier")
+        raise InputError(f"Unknown MEGNet model {name!r}; choose one of {known}") from None
+
+
+def fidelity_state(fidelity: str | None, family: Family) -> int | None:
+    """The integer state for a fidelity name, or a clear error."""
+    if not family.fidelity:
+        if fidelity not in (None, "pbe"):
+            raise InputError(f"{family.name} predicts PBE gaps only; drop --fidelity {fidelity}")
+        return None
+    fidelity = fidelity or "pbe"
+    try:
+        return FIDELITIES[fidelity.lower()]
+    except KeyError:
+        raise InputError(
+            f"Unknown fidelity {fidelity!r}; choose one of {', '.join(FIDELITIES)}"
+        ) from None
+
+
+def load_graph_model(entry: str):
+    """A megnet ``GraphModel`` for catalog entry ``entry`` (loaded once per process)."""
+    from bandgaps.compat import import_megnet
+    from bandgaps.models.weights import weights_file
+
+    with _LOCK:
+        if entry not in _LOADED:
+            import_megnet()
+            from megnet.models import MEGNetModel
+
+            _LOADED[entry] = MEGNetModel.from_file(str(weights_file(entry)))
+        return _LOADED[entry]
+
+
+def converter_key(model) -> str:
+    """Identity of a model's graph converter: models with equal keys share graphs."""
+    return json.dumps(model.graph_converter.as_dict(), sort_keys=True, default=str)
+
+
+class GraphInputs:
+    """Batched MEGNet inputs for a list of structures under one graph converter."""
+
+    def __init__(self, model, structures, batch_size: int = 256):
+        gc = model.graph_converter
+        graphs = []
+        for i, structure in enumerate(structures):
+            try:
+                graphs.append(gc.convert(structure))
+            except Exception as exc:  # isolated atoms, empty cells, unknown species
+                raise InputError(
+                    f"Cannot build a MEGNet graph for structure {i} "
+                    f"({structure.composition.reduced_formula}): {exc}"
+                ) from None
+        self.n_atoms = np.array([len(g["atom"]) for g in graphs])
+        atoms, *rest = gc.get_flat_data(graphs)
+        # atom features through the converter (identity for atomic numbers, occupancy-weighted
+        # element embeddings for the disorder models), as megnet's single-graph path does
+        inputs = ([np.asarray(gc.atom_converter.convert(a)) for a in atoms], *rest)
+        gen = model._create_generator(*inputs, batch_size=batch_size, is_shuffle=False)
+        self.batches = [list(gen[i]) for i in range(len(gen))]
+
+    def __len__(self) -> int:
+        return len(self.n_atoms)
+
+
+class PretrainedEnsemble:
+    """One or several pretrained MEGNet models predicting together.
+
+    ``predict(structures, fidelity)`` returns the ensemble mean, and with ``return_std=True``
+    also the standard deviation over the members (zero for a single model).
+    """
+
+    def __init__(self, name: str = "megnet-mf", batch_size: int = 256):
+        self.name = name
+        self.batch_size = batch_size
+        self.family = get_family(name)
+
+    @cached_property
+    def members(self) -> list:
+        return [load_graph_model(e) for e in self.family.entries]
+
+    @cached_property
+    def _functions(self) -> list:
+        import tensorflow as tf
+
+        return [
+            tf.function(lambda b, m=m: m.model(b, training=False), reduce_retracing=True)
+            for m in self.members
+        ]
+
+    def graph_inputs(self, structures) -> dict[str, GraphInputs]:
+        """Inputs per distinct graph converter among the members (usually one)."""
+        out: dict[str, GraphInputs] = {}
+        for m in self.members:
+            key = converter_key(m)
+            if key not in out:
+                out[key] = GraphInputs(m, structures, self.batch_size)
+        return out
+
+    def predict_members(self, structures, fidelity: str | None = None, inputs=None) -> np.ndarray:
+        """Predictions of every member, ``(n_members, n_structures)``."""
+        self._check(structures)
+        state = fidelity_state(fidelity, self.family)
+        inputs = inputs or self.graph_inputs(structures)
+        rows = []
+        for m, fn in zip(self.members, self._functions, strict=True):
+            gi = inputs[converter_key(m)]
+            outs = []
+            for batch in gi.batches:
+                if state is not None:
+                    # the global state is the fidelity: one integer per graph
+                    batch = list(batch)
+                    batch[2] = np.full((1, batch[2].shape[1], 1), state, dtype=batch[2].dtype)
+                outs.append(np.asarray(fn(batch)).reshape(-1))
+            raw = np.concatenate(outs) if outs else np.zeros(0)
+            scaler = m.target_scaler
+            rows.append(
+                np.array(
+                    [scaler.inverse_transform(v, n) for v, n in zip(raw, gi.n_atoms, strict=True)]
+                )
+                .astype(float)
+                .reshape(-1)
+            )
+        return np.vstack(rows)
+
+    def predict(self, structures, fidelity: str | None = None, return_std: bool = False):
+        members = self.predict_members(structures, fidelity)
+        mean = members.mean(axis=0)
+        return (mean, members.std(axis=0)) if return_std else mean
+
+    def _check(self, structures) -> None:
+        if not self.family.disordered:
+            for i, s in enumerate(structures):
+                if not s.is_ordered:
+                    raise InputError(
+                        f"Structure {i} ({s.composition.reduced_formula}) has fractional "
+                        f"occupancies; use --model megnet-mf-disorder for it"
+                    )

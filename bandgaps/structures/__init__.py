@@ -1,0 +1,1 @@
+"""Structures built by the package (Si–Ge alloy cells)."""
