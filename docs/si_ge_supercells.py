@@ -91,8 +91,13 @@ plt.show()
 fig, ax = plt.subplots(figsize=(6.5, 4))
 for fid, grp in sweep.disorder.groupby("fidelity", sort=False):
     line = ax.plot(grp["x"], grp["mean"], lw=1.5, label=f"disordered cell, {fid} fidelity")[0]
-    ax.fill_between(grp["x"], grp["mean"] - grp["std"], grp["mean"] + grp["std"],
-                    color=line.get_color(), alpha=0.15)
+    ax.fill_between(
+        grp["x"],
+        grp["mean"] - grp["std"],
+        grp["mean"] + grp["std"],
+        color=line.get_color(),
+        alpha=0.15,
+    )
 ax.plot(xx, weber_alonso_gap(xx), "k-", lw=2, label="experiment")
 ax.set_xlabel("x in Si$_{1-x}$Ge$_x$")
 ax.set_ylabel("band gap (eV), ensemble mean ± σ")
@@ -110,8 +115,9 @@ grid = stats[stats["x"].isin(np.round(np.arange(0, 1.01, 0.1), 3)) | (stats["met
 table = grid.pivot_table(index=["method", "x"], columns="model", values="mean")
 spread = grid.pivot_table(index=["method", "x"], columns="model", values="std")
 display(
-    (table.round(2).astype(str) + " ± " + spread.fillna(0).round(2).astype(str))
-    .assign(experiment=weber_alonso_gap(table.index.get_level_values("x")).round(2))
+    (table.round(2).astype(str) + " ± " + spread.fillna(0).round(2).astype(str)).assign(
+        experiment=weber_alonso_gap(table.index.get_level_values("x")).round(2)
+    )
 )
 
 # %% tags=["hide-input"]

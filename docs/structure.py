@@ -140,10 +140,10 @@ md(
     f"s per 1,000 structures), graphs built once in {run.graph_seconds:.1f} s. Test MAE "
     f"**{mm.loc['MEGNet trained here', 'MAE']:.3f} eV** against "
     f"{mm.loc['MEGNet 2018 (pretrained)', 'MAE']:.3f} eV for the 2018 model, which was "
-    f"trained on {0.8 * 45901:,.0f} non-metals (80 % of the 45,901 the paper used) — and has "
-    "probably seen these test structures. A model trained here on about a thousand binaries cannot be expected to "
-    "match it; the point is that the training path runs, end to end, at a scale a laptop "
-    "affords."
+    f"trained on {0.8 * 45901:,.0f} non-metals (80 % of the 45,901 the paper used) — "
+    "and has probably seen these test structures. A model trained here on about a thousand "
+    "binaries cannot be expected to match it; the point is that the training path runs, "
+    "end to end, at a scale a laptop affords."
 )
 
 # %% [markdown]

@@ -77,7 +77,9 @@ def _figures(html: str) -> list[str]:
     return re.findall(r'<img[^>]+src="data:image/png;base64,([A-Za-z0-9+/=]{2000,})', html)
 
 
-@pytest.mark.parametrize("page", ["data", "composition", "si_ge_composition"])
+@pytest.mark.parametrize(
+    "page", ["data", "composition", "si_ge_composition", "structure", "si_ge_supercells"]
+)
 def test_executed_pages_have_no_error_or_stderr_output(built_site, page):
     html = (built_site / page / "index.html").read_text()
     assert not re.search(r'<div[^>]*data-mime-type="application/vnd.jupyter.stderr"', html)
@@ -97,3 +99,17 @@ def test_si_ge_page_has_sweep_and_table(built_site):
     html = (built_site / "si_ge_composition" / "index.html").read_text()
     assert len(_figures(html)) >= 1
     assert "Si49Ge51 between Si and Ge" in html and "MAE vs experiment" in html
+
+
+def test_structure_page_evaluates_and_trains(built_site):
+    html = (built_site / "structure" / "index.html").read_text()
+    assert len(_figures(html)) >= 2  # parity + classifier histogram, learning curve
+    assert "0.33 eV" in html and "MEGNet trained here" in html
+    assert re.search(r"Test MAE <strong>\d\.\d{3} eV</strong>", html)
+
+
+def test_supercell_page_has_sweep_table_and_verdict(built_site):
+    html = (built_site / "si_ge_supercells" / "index.html").read_text()
+    assert len(_figures(html)) >= 2
+    assert "MAE vs experiment (eV)" in html and "disordered cell" in html
+    assert re.search(r"which (meets|misses) the 0\.10 eV goal", html)

@@ -155,5 +155,5 @@ def test_download_offline_is_a_clear_error(shared_copy, monkeypatch, tmp_path):
     shared_copy("data/mp/POSCAR.mp-149_Si")
     monkeypatch.setenv("BANDGAPS_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("BANDGAPS_MEGNET_URL", "http://127.0.0.1:9/mvl_models.zip")
-    with pytest.raises(SnapshotError, match="download from http://127.0.0.1:9"):
+    with pytest.raises(SnapshotError, match=r"download from http://127\.0\.0\.1:9"):
         weights_file("megnet-2018-metal-classifier")
