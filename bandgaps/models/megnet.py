@@ -106,10 +106,16 @@ def load_graph_model(entry: str):
 
     with _LOCK:
         if entry not in _LOADED:
+            import warnings
+
             import_megnet()
             from megnet.models import MEGNetModel
 
-            _LOADED[entry] = MEGNetModel.from_file(str(weights_file(entry)))
+            with warnings.catch_warnings():
+                # Keras warns that megnet's shared initializer is unseeded; irrelevant when
+                # loading trained weights
+                warnings.filterwarnings("ignore", message="The initializer")
+                _LOADED[entry] = MEGNetModel.from_file(str(weights_file(entry)))
         return _LOADED[entry]
 
 
@@ -187,12 +193,15 @@ class PretrainedEnsemble:
         for m, fn in zip(self.members, self._functions, strict=True):
             gi = inputs[converter_key(m)]
             outs = []
+            # one batch: run eagerly (tracing a graph function costs seconds per model and only
+            # pays off when it is reused over many batches)
+            call = fn if len(gi.batches) > 1 else (lambda b, m=m: m.model(b, training=False))
             for batch in gi.batches:
                 if state is not None:
                     # the global state is the fidelity: one integer per graph
                     batch = list(batch)
                     batch[2] = np.full((1, batch[2].shape[1], 1), state, dtype=batch[2].dtype)
-                outs.append(np.asarray(fn(batch)).reshape(-1))
+                outs.append(np.asarray(call(batch)).reshape(-1))
             raw = np.concatenate(outs) if outs else np.zeros(0)
             scaler = m.target_scaler
             rows.append(
