@@ -78,7 +78,8 @@ def _figures(html: str) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "page", ["data", "composition", "si_ge_composition", "structure", "si_ge_supercells"]
+    "page",
+    ["data", "composition", "si_ge_composition", "structure", "si_ge_supercells", "kspacing"],
 )
 def test_executed_pages_have_no_error_or_stderr_output(built_site, page):
     html = (built_site / page / "index.html").read_text()
@@ -113,3 +114,12 @@ def test_supercell_page_has_sweep_table_and_verdict(built_site):
     assert len(_figures(html)) >= 2
     assert "MAE vs experiment (eV)" in html and "disordered cell" in html
     assert re.search(r"which (meets|misses) the 0\.10 eV goal", html)
+
+
+def test_kspacing_page_reports_test_mae_and_unsafe_share(built_site):
+    html = (built_site / "kspacing" / "index.html").read_text()
+    assert len(_figures(html)) >= 3  # target histogram, parity pair, safety trade-off
+    for published in ["10.63", "10.53", "9.0"]:
+        assert published in html
+    assert re.search(r"Our random forest scores MAE <strong>\d+\.\d\d Å", html)
+    assert "would get a grid coarser than the converged one" in html

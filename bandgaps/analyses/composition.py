@@ -106,12 +106,15 @@ def fit_predict(
     feature_set: str | None = None,
     params: dict | None = None,
     calibrate_on: str | None = None,
+    extra_features: dict[str, np.ndarray] | None = None,
     use_cache: bool = True,
 ) -> FitResult:
     """Fit model ``kind`` and predict each named set ``{name: (formulas, targets or None)}``.
 
     With ``calibrate_on`` naming a set with targets, split-conformal intervals (MAPIE, absolute
-    residual score) are calibrated on it and computed for every other set.
+    residual score) are calibrated on it and computed for every other set. ``extra_features``
+    appends columns to the composition features: ``{"train": array, set name: array, ...}``
+    (for transfer learning, the predictions of another model).
     """
     spec = get_spec(kind)
     fs = feature_set or spec.feature_set
@@ -130,18 +133,29 @@ def fit_predict(
         "calibrate_on": calibrate_on,
         "levels": DEFAULT_LEVELS,
     }
+    if extra_features:
+        key["extra"] = {k: _digest(np.asarray(v, float)) for k, v in extra_features.items()}
+
+    def with_extra(X: np.ndarray, name: str) -> np.ndarray:
+        if not extra_features:
+            return X
+        cols = np.asarray(extra_features[name], float).reshape(len(X), -1)
+        return np.hstack([X, cols])
 
     def compute() -> FitResult:
         model = make_model(kind, feature_set=fs, **params)
+        features, regressor = model[0], model[-1]
         t0 = time.perf_counter()
-        model.fit(train_formulas, train_y)
+        regressor.fit(
+            with_extra(features.fit(train_formulas).transform(train_formulas), "train"), train_y
+        )
         fit_seconds = time.perf_counter() - t0
         preds, timing, feats = {}, {}, {}
         for name, (formulas, y) in predict.items():
             formulas = [str(f) for f in formulas]
             t0 = time.perf_counter()
-            X = model[:-1].transform(formulas)
-            mean, std = model[-1].predict(X, return_std=True)
+            X = with_extra(features.transform(formulas), name)
+            mean, std = regressor.predict(X, return_std=True)
             timing[name] = time.perf_counter() - t0
             feats[name] = X
             frame = pd.DataFrame({"formula": formulas, "mean": mean, "std": std})
@@ -151,7 +165,7 @@ def fit_predict(
         intervals = {}
         if calibrate_on is not None:
             y_cal = preds[calibrate_on]["target"].to_numpy()
-            cp = conformalize(model[-1], feats[calibrate_on], y_cal)
+            cp = conformalize(regressor, feats[calibrate_on], y_cal)
             for name in predict:
                 if name == calibrate_on:
                     continue

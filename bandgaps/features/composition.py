@@ -104,6 +104,18 @@ FEATURE_SETS: dict[str, FeatureSet] = {
             ("ElementFraction", {}),
         ),
     ),
+    "kspacing-study": FeatureSet(
+        name="kspacing-study",
+        description=(
+            "the k-spacing study's random-forest features: Stoichiometry, Magpie element-property "
+            "statistics and valence-orbital occupations (average and fraction)"
+        ),
+        recipe=(
+            ("Stoichiometry", {}),
+            ("ElementProperty", {"preset": "magpie"}),
+            ("ValenceOrbital", {}),
+        ),
+    ),
 }
 
 

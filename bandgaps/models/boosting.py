@@ -30,7 +30,7 @@ class BoostedRegressor(RegressorMixin, BaseEstimator):
     """Average of LightGBM boosters (one per entry of ``objectives``, each with its own seed).
 
     ``clip_min`` bounds predictions from below (0 for band gaps); ``sigma=False`` skips the
-    two quantile boosters when only point predictions are needed.
+    two quantile boosters when only point predictions are needed (σ is then NaN).
     """
 
     def __init__(
@@ -104,8 +104,8 @@ class BoostedRegressor(RegressorMixin, BaseEstimator):
         mean = self._clip(np.mean([b.predict(X) for b in self.boosters_], axis=0))
         if not return_std:
             return mean
-        if not self.quantile_boosters_:
-            raise ValueError("this model was fitted with sigma=False; refit with sigma=True")
+        if not self.quantile_boosters_:  # fitted with sigma=False: no width to report
+            return mean, np.full_like(mean, np.nan)
         lo, hi = (self._clip(b.predict(X)) for b in self.quantile_boosters_)
         return mean, np.maximum(hi - lo, 0.0) / 2
 

@@ -1,0 +1,258 @@
+"""A second target: the converged k-point length of JARVIS-DFT, predicted from composition.
+
+Nothing here is specific to k-points except the choice of data and the safety analysis: the
+models, features, caching and conformal machinery are those of the band-gap study, configured
+for another table. Transfer learning enters as extra feature columns — the predictions of
+models trained on other targets (formation energy; band gap and metallicity) — never fitted on
+the k-point test split.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from bandgaps.analyses.composition import SEED, FitResult, fit_predict, regression_metrics
+
+#: The k-spacing study's test-set figures and the JARVIS leaderboard best (Å).
+PUBLISHED = {
+    "k-spacing study, random forest (Magpie + Stoichiometry + ValenceOrbital)": {
+        "MAE": 10.63,
+        "R2": 0.524,
+    },
+    "k-spacing study, CrabNet": {"MAE": 10.53, "R2": 0.500},
+    "JARVIS leaderboard best (structure-based, its own split)": {"MAE": 9.0},
+}
+
+#: Boosting settings of the auxiliary (transfer) models: point predictions only.
+AUX_PARAMS = {"sigma": False, "n_estimators": 1500, "learning_rate": 0.1}
+
+
+@dataclass
+class KSpacingData:
+    train: pd.DataFrame
+    val: pd.DataFrame
+    test: pd.DataFrame
+    dropped: list
+    dropped_columns: list
+
+
+def load_data() -> KSpacingData:
+    """The three JARVIS splits, with what the loader dropped from train."""
+    from bandgaps.data import catalog
+
+    train = catalog.load("jarvis-kpoint-length-train")
+    return KSpacingData(
+        train=train,
+        val=catalog.load("jarvis-kpoint-length-val"),
+        test=catalog.load("jarvis-kpoint-length-test"),
+        dropped=train.attrs.get("dropped", []),
+        dropped_columns=train.attrs.get("dropped_columns", []),
+    )
+
+
+def _sets(data: KSpacingData) -> dict:
+    return {
+        "val": (list(data.val["formula"]), data.val["target"].to_numpy()),
+        "test": (list(data.test["formula"]), data.test["target"].to_numpy()),
+    }
+
+
+def _aux_sets(data: KSpacingData) -> dict:
+    return {
+        "train": (list(data.train["formula"]), None),
+        "val": (list(data.val["formula"]), None),
+        "test": (list(data.test["formula"]), None),
+    }
+
+
+def transfer_features(data: KSpacingData, use_cache: bool = True) -> dict[str, pd.DataFrame]:
+    """Predictions of auxiliary models for every k-point formula, as feature columns.
+
+    * formation energy per atom — LightGBM trained on matbench ``mp_e_form`` train0;
+    * band gap — LightGBM trained on matbench ``mp_gap`` train0;
+    * metal probability — the same model class fitted to the 0/1 label "gap = 0" (a
+      squared-error fit to a binary label estimates its probability).
+    """
+    from bandgaps.data import catalog
+
+    eform = catalog.load("matbench-mp-e-form-train")
+    gap = catalog.load("matbench-mp-gap-train")
+    sets = _aux_sets(data)
+    common = {"feature_set": "magpie+fractions", "use_cache": use_cache}
+    fits = {
+        "predicted formation energy (eV/atom)": fit_predict(
+            "lgbm", eform["formula"], eform["target"], sets, params=AUX_PARAMS, **common
+        ),
+        "predicted band gap (eV)": fit_predict(
+            "lgbm",
+            gap["formula"],
+            gap["target"],
+            sets,
+            params={**AUX_PARAMS, "clip_min": 0.0},
+            **common,
+        ),
+        "predicted metal probability": fit_predict(
+            "lgbm",
+            gap["formula"],
+            (gap["target"] == 0).astype(float),
+            sets,
+            params=AUX_PARAMS,
+            **common,
+        ),
+    }
+    out = {}
+    for split in ("train", "val", "test"):
+        cols = {}
+        for name, res in fits.items():
+            values = res.frame(split)["mean"].to_numpy()
+            if "probability" in name:
+                values = np.clip(values, 0.0, 1.0)
+            cols[name] = values
+        out[split] = pd.DataFrame(cols)
+    return out
+
+
+#: (label, kind, feature set, parameters, transfer columns) of each candidate.
+CANDIDATES = (
+    ("RF, study features", "rf", "kspacing-study", {"n_estimators": 100}, ()),
+    ("LightGBM", "lgbm", "magpie+fractions", {}, ()),
+    (
+        "LightGBM + formation-energy transfer",
+        "lgbm",
+        "magpie+fractions",
+        {},
+        ("predicted formation energy (eV/atom)",),
+    ),
+    (
+        "LightGBM + gap/metal transfer",
+        "lgbm",
+        "magpie+fractions",
+        {},
+        ("predicted band gap (eV)", "predicted metal probability"),
+    ),
+    (
+        "LightGBM + both transfers",
+        "lgbm",
+        "magpie+fractions",
+        {},
+        (
+            "predicted formation energy (eV/atom)",
+            "predicted band gap (eV)",
+            "predicted metal probability",
+        ),
+    ),
+)
+
+
+@dataclass
+class KSpacingStudy:
+    data: KSpacingData
+    results: dict[str, FitResult]
+    validation: pd.DataFrame
+    chosen: str
+    test: pd.DataFrame
+
+
+def kspacing_study(
+    candidates=CANDIDATES,
+    max_train: int | None = None,
+    param_overrides: dict | None = None,
+    use_cache: bool = True,
+) -> KSpacingStudy:
+    """Fit every candidate on train, choose on val, score the RF baseline and the choice on
+    test."""
+    data = load_data()
+    if max_train is not None and len(data.train) > max_train:
+        data.train = data.train.sample(n=max_train, random_state=SEED).sort_index()
+    transfer = None
+    if any(extra for *_, extra in candidates):
+        transfer = transfer_features(data, use_cache=use_cache)
+    results, rows = {}, []
+    for label, kind, fs, params, extra in candidates:
+        params = {**params, "random_state": SEED, **(param_overrides or {}).get(kind, {})}
+        extra_features = (
+            {split: transfer[split][list(extra)].to_numpy() for split in ("train", "val", "test")}
+            if extra
+            else None
+        )
+        res = fit_predict(
+            kind,
+            data.train["formula"],
+            data.train["target"],
+            _sets(data),
+            feature_set=fs,
+            params=params,
+            calibrate_on="val",
+            extra_features=extra_features,
+            use_cache=use_cache,
+        )
+        results[label] = res
+        v = res.frame("val")
+        m = regression_metrics(v["target"], v["mean"])
+        rows.append(
+            {"model": label, "val MAE": m["MAE"], "val R2": m["R2"], "fit (s)": res.fit_seconds}
+        )
+    validation = pd.DataFrame(rows)
+    chosen = validation.loc[validation["val MAE"].idxmin(), "model"]
+    reported = [candidates[0][0]] + ([chosen] if chosen != candidates[0][0] else [])
+    test_rows = []
+    for label in reported:
+        t = results[label].frame("test")
+        test_rows.append(
+            {
+                "model": label,
+                **regression_metrics(t["target"], t["mean"]),
+                "unsafe (predicted < converged)": float(np.mean(t["mean"] < t["target"])),
+            }
+        )
+    return KSpacingStudy(data, results, validation, chosen, pd.DataFrame(test_rows))
+
+
+# ----------------------------------------------------------------------------------------------
+# Safe (conservative) predictions.
+
+
+def one_sided_offset(y_cal, pred_cal, coverage: float) -> float:
+    """Split-conformal one-sided margin: ``pred + offset`` ≥ the truth with probability
+    ≥ ``coverage`` for a new exchangeable point.
+
+    >>> one_sided_offset([10, 20, 30, 40], [10, 20, 30, 40], 0.5)
+    0.0
+    """
+    r = np.sort(np.asarray(y_cal, float) - np.asarray(pred_cal, float))
+    n = len(r)
+    k = int(np.ceil((n + 1) * coverage)) - 1
+    return float(r[min(max(k, 0), n - 1)])
+
+
+def safety_table(result: FitResult, levels=(0.5, 0.8, 0.9, 0.95, 0.99)) -> pd.DataFrame:
+    """For each target coverage: the margin (Å, from val), the share of test materials still
+    predicted below their converged length, and the average k-point cost.
+
+    A length L gives about (L·|b|)³ k-points in total, so the cost of predicting L' for a
+    material converged at L is (L'/L)³ − 1 extra k-points, relative to the converged grid.
+    """
+    v, t = result.frame("val"), result.frame("test")
+    rows = [
+        {
+            "target coverage": "point prediction",
+            "margin (Å)": 0.0,
+            "unsafe on test": float(np.mean(t["mean"] < t["target"])),
+            "mean extra k-points": float(np.mean((t["mean"] / t["target"]) ** 3 - 1)),
+        }
+    ]
+    for level in levels:
+        off = one_sided_offset(v["target"], v["mean"], level)
+        bound = t["mean"] + off
+        rows.append(
+            {
+                "target coverage": level,
+                "margin (Å)": off,
+                "unsafe on test": float(np.mean(bound < t["target"])),
+                "mean extra k-points": float(np.mean((bound / t["target"]) ** 3 - 1)),
+            }
+        )
+    return pd.DataFrame(rows)

@@ -1,0 +1,46 @@
+"""The k-point study at small scale: data handling, transfer columns, safety margins."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bandgaps.analyses import kspacing as K
+
+
+def test_data_drops_leftover_columns():
+    data = K.load_data()
+    assert len(data.dropped_columns) == 12 and all(
+        c.startswith("Unnamed") for c in data.dropped_columns
+    )
+    assert list(data.train.columns[:3]) == ["formula", "composition", "target"]
+    assert len(data.val) == 4136 and len(data.test) == 10340
+
+
+def test_one_sided_offset_covers():
+    rng = np.random.default_rng(0)
+    y = rng.normal(50, 10, 4000)
+    pred = np.full_like(y, 50.0)
+    off = K.one_sided_offset(y[:2000], pred[:2000], 0.9)
+    assert np.mean(y[2000:] <= pred[2000:] + off) == pytest.approx(0.9, abs=0.02)
+
+
+def test_small_study_with_transfer(monkeypatch):
+    monkeypatch.setattr(K, "AUX_PARAMS", {"sigma": False, "n_estimators": 20})
+    candidates = (
+        ("RF", "rf", "kspacing-study", {"n_estimators": 10}, ()),
+        (
+            "GBM + gap",
+            "lgbm",
+            "magpie",
+            {"n_estimators": 30, "num_leaves": 15},
+            ("predicted band gap (eV)", "predicted metal probability"),
+        ),
+    )
+    study = K.kspacing_study(candidates, max_train=300)
+    assert set(study.validation["model"]) == {"RF", "GBM + gap"}
+    assert study.test["model"].iloc[0] == "RF"
+    safe = K.safety_table(study.results[study.chosen])
+    unsafe = safe["unsafe on test"].to_numpy()[1:]
+    assert (np.diff(unsafe) <= 1e-9).all()  # higher coverage, fewer unsafe predictions
+    assert unsafe[-1] < 0.05
