@@ -115,6 +115,9 @@ def transfer_features(data: KSpacingData, use_cache: bool = True) -> dict[str, p
     return out
 
 
+#: The safe prediction uses conformal margins, not σ: skip the quantile boosters.
+_POINT = {"sigma": False}
+
 #: (label, kind, feature set, parameters, transfer columns) of each candidate.
 CANDIDATES = (
     ("RF, study features", "rf", "kspacing-study", {"n_estimators": 100}, ()),
