@@ -64,6 +64,20 @@ class MEGNetRegressor(RegressorMixin, BaseEstimator):
         self.cache = cache
         self.verbose = verbose
 
+    def _build(self, model_class):
+        import warnings
+
+        with warnings.catch_warnings():
+            # Keras warns that megnet reuses one unseeded initializer; the global seed set
+            # before building makes the initial weights reproducible anyway
+            warnings.filterwarnings("ignore", message="The initializer")
+            return model_class(
+                nfeat_edge=self.n_gaussians,
+                nblocks=self.nblocks,
+                lr=self.learning_rate,
+                graph_converter=self._converter(),
+            )
+
     # graph conversion ----------------------------------------------------------------------
     def _converter(self):
         from bandgaps.compat import import_megnet
@@ -128,12 +142,7 @@ class MEGNetRegressor(RegressorMixin, BaseEstimator):
         if len(y) != len(structures):
             raise InputError(f"{len(structures)} structures but {len(y)} targets")
         tf.keras.utils.set_random_seed(self.seed)
-        self.model_ = MEGNetModel(
-            nfeat_edge=self.n_gaussians,
-            nblocks=self.nblocks,
-            lr=self.learning_rate,
-            graph_converter=self._converter(),
-        )
+        self.model_ = self._build(MEGNetModel)
         train_graphs = self.graphs(structures)
         val_batches = y_val = None
         if validation is not None:
@@ -218,12 +227,7 @@ class MEGNetRegressor(RegressorMixin, BaseEstimator):
             raise InputError(f"No trained MEGNet model at {path} (needs it and {sidecar.name})")
         meta = json.loads(sidecar.read_text())
         est = cls(**meta["params"])
-        est.model_ = MEGNetModel(
-            nfeat_edge=est.n_gaussians,
-            nblocks=est.nblocks,
-            lr=est.learning_rate,
-            graph_converter=est._converter(),
-        )
+        est.model_ = est._build(MEGNetModel)
         est.model_.model.load_weights(str(path))
         est.history_ = meta["history"]
         est.best_epoch_ = meta["best_epoch"]
