@@ -355,19 +355,9 @@ def supercells_cmd(
 
 
 def _formulas_from_csv(file: Path) -> list[str]:
-    import pandas as pd
+    from bandgaps.data.formulas import read_formula_csv
 
-    if not file.is_file():
-        raise BandgapsError(f"Formula file {file} does not exist")
-    if file.stat().st_size == 0:
-        raise BandgapsError(f"Formula file {file} is empty")
-    try:
-        df = pd.read_csv(file, keep_default_na=False, na_values=[""])
-    except Exception as exc:
-        raise BandgapsError(f"Cannot read {file} as CSV: {exc}") from None
-    if "formula" not in df.columns:
-        raise BandgapsError(f"{file} has no 'formula' column (columns: {list(df.columns)})")
-    return [str(f) for f in df["formula"]]
+    return [str(f) for f in read_formula_csv(file, what="Formula file")["formula"]]
 
 
 def _print_fields(title: str, fields: dict[str, str]) -> None:

@@ -75,3 +75,25 @@ def parse_formulas(
             memo[key] = comp
         out.append(comp)
     return out, failures
+
+
+def read_formula_csv(file, what: str = "Formula file"):
+    """Read a user's CSV with a ``formula`` column; one clear error for a missing, empty,
+    unreadable or formula-less file. ``what`` names the file in the messages."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    file = Path(file)
+    if not file.is_file():
+        raise InputError(f"{what} {file} does not exist")
+    if file.stat().st_size == 0:
+        raise InputError(f"{what} {file} is empty")
+    try:
+        # keep_default_na=False: "NaN" (sodium nitride) and "NA" are formulas, not missing values
+        df = pd.read_csv(file, keep_default_na=False, na_values=[""])
+    except Exception as exc:
+        raise InputError(f"Cannot read {file} as CSV: {exc}") from None
+    if "formula" not in df.columns:
+        raise InputError(f"{file} has no 'formula' column (columns: {list(df.columns)})")
+    return df

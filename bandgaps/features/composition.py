@@ -75,6 +75,14 @@ class FeatureSet:
         }
 
 
+#: Ward et al.'s set as the reference solution configured it.
+_MAGPIE_RECIPE = (
+    ("Stoichiometry", {}),
+    ("ElementProperty", {"preset": "magpie"}),
+    ("ValenceOrbital", {"props": ["avg"]}),
+    ("IonProperty", {"fast": True}),
+)
+
 FEATURE_SETS: dict[str, FeatureSet] = {
     "magpie": FeatureSet(
         name="magpie",
@@ -83,12 +91,7 @@ FEATURE_SETS: dict[str, FeatureSet] = {
             "Stoichiometry, Magpie element-property statistics, average valence-orbital "
             "occupations, ionic character"
         ),
-        recipe=(
-            ("Stoichiometry", {}),
-            ("ElementProperty", {"preset": "magpie"}),
-            ("ValenceOrbital", {"props": ["avg"]}),
-            ("IonProperty", {"fast": True}),
-        ),
+        recipe=_MAGPIE_RECIPE,
     ),
     "magpie+fractions": FeatureSet(
         name="magpie+fractions",
@@ -96,13 +99,7 @@ FEATURE_SETS: dict[str, FeatureSet] = {
             "the magpie set plus the atomic fraction of each element (H–Lr), which lets tree "
             "models tell apart compositions whose averaged properties coincide"
         ),
-        recipe=(
-            ("Stoichiometry", {}),
-            ("ElementProperty", {"preset": "magpie"}),
-            ("ValenceOrbital", {"props": ["avg"]}),
-            ("IonProperty", {"fast": True}),
-            ("ElementFraction", {}),
-        ),
+        recipe=(*_MAGPIE_RECIPE, ("ElementFraction", {})),
     ),
     "kspacing-study": FeatureSet(
         name="kspacing-study",
@@ -477,7 +474,6 @@ def featurize(formulas, feature_set: str = "magpie", cache: bool = True) -> pd.D
     >>> featurize(["Si", "GaAs"]).shape
     (2, 145)
     """
-    matrix = CompositionFeatures(feature_set, cache=cache).transform(formulas)
+    feats = CompositionFeatures(feature_set, cache=cache)
     index = formulas.index if isinstance(formulas, pd.Series | pd.DataFrame) else None
-    labels = CompositionFeatures(feature_set).feature_labels()
-    return pd.DataFrame(matrix, columns=labels, index=index)
+    return pd.DataFrame(feats.transform(formulas), columns=feats.feature_labels(), index=index)

@@ -30,21 +30,12 @@ class TrainingTable:
 def read_training_table(data: str, target: str | None = None) -> TrainingTable:
     """A catalog name, a fetched ``.json.gz`` snapshot or a CSV with a ``formula`` column."""
     from bandgaps.data import catalog
-    from bandgaps.data.formulas import parse_formulas
+    from bandgaps.data.formulas import parse_formulas, read_formula_csv
     from bandgaps.files import sha256_file
 
     path = Path(data)
     if data not in catalog.CATALOG and path.suffix.lower() == ".csv":
-        if not path.is_file():
-            raise InputError(f"Training table {path} does not exist")
-        if path.stat().st_size == 0:
-            raise InputError(f"Training table {path} is empty")
-        try:
-            df = pd.read_csv(path, keep_default_na=False, na_values=[""])
-        except Exception as exc:
-            raise InputError(f"Cannot read {path} as CSV: {exc}") from None
-        if "formula" not in df.columns:
-            raise InputError(f"{path} has no 'formula' column (columns: {list(df.columns)})")
+        df = read_formula_csv(path, what="Training table")
         parse_formulas(df["formula"], index=df.index + 2, on_error="raise")  # CSV line numbers
         source = {"file": str(path.resolve()), "sha256": sha256_file(path)}
     else:
