@@ -26,8 +26,8 @@ PUBLISHED = {
     "JARVIS leaderboard best (structure-based, its own split)": {"MAE": 9.0},
 }
 
-#: Boosting settings of the auxiliary (transfer) models: point predictions only.
-AUX_PARAMS = {"sigma": False, "n_estimators": 1500, "learning_rate": 0.1}
+#: Boosting settings of the auxiliary (transfer) models: one booster, point predictions only.
+AUX_PARAMS = {"objectives": ("l2",), "sigma": False, "n_estimators": 1500, "learning_rate": 0.1}
 
 
 @dataclass
@@ -121,26 +121,26 @@ _POINT = {"sigma": False}
 #: (label, kind, feature set, parameters, transfer columns) of each candidate.
 CANDIDATES = (
     ("RF, study features", "rf", "kspacing-study", {"n_estimators": 100}, ()),
-    ("LightGBM", "lgbm", "magpie+fractions", {}, ()),
+    ("LightGBM", "lgbm", "magpie+fractions", _POINT, ()),
     (
         "LightGBM + formation-energy transfer",
         "lgbm",
         "magpie+fractions",
-        {},
+        _POINT,
         ("predicted formation energy (eV/atom)",),
     ),
     (
         "LightGBM + gap/metal transfer",
         "lgbm",
         "magpie+fractions",
-        {},
+        _POINT,
         ("predicted band gap (eV)", "predicted metal probability"),
     ),
     (
         "LightGBM + both transfers",
         "lgbm",
         "magpie+fractions",
-        {},
+        _POINT,
         (
             "predicted formation energy (eV/atom)",
             "predicted band gap (eV)",
@@ -222,8 +222,9 @@ def one_sided_offset(y_cal, pred_cal, coverage: float) -> float:
     """Split-conformal one-sided margin: ``pred + offset`` ≥ the truth with probability
     ≥ ``coverage`` for a new exchangeable point.
 
-    >>> one_sided_offset([10, 20, 30, 40], [10, 20, 30, 40], 0.5)
-    0.0
+    Examples:
+        >>> one_sided_offset([10, 20, 30, 40], [10, 20, 30, 40], 0.5)
+        0.0
     """
     r = np.sort(np.asarray(y_cal, float) - np.asarray(pred_cal, float))
     n = len(r)

@@ -237,8 +237,9 @@ def supercell_sweep(
         n_pred = 0
         t_pred = time.perf_counter()
         inputs_by_family: dict[str, dict] = {}
+        ensembles: dict[str, PretrainedEnsemble] = {}  # one per family: traced functions reused
         for label, family, fidelity in SWEEP_MODELS:
-            ens = PretrainedEnsemble(family)
+            ens = ensembles.setdefault(family, PretrainedEnsemble(family))
             if family not in inputs_by_family:
                 t0 = time.perf_counter()
                 inputs_by_family[family] = ens.graph_inputs(structures)

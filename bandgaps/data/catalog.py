@@ -1,16 +1,17 @@
 """The catalog of every data set and model file the project reads from the shared snapshot folder.
 
-The entries are data, in ``catalog.yaml`` beside this module. Each :class:`Entry` names a
+The entries are data, in ``catalog.yaml`` beside this module. Each ``Entry`` names a
 file (or a model with its JSON sidecar) relative to the snapshot root
-(:func:`bandgaps.config.shared_root`), its sha256, where it came from and what its columns mean.
-:func:`load` verifies the checksum and returns a :class:`pandas.DataFrame` whose chemistry
-columns hold pymatgen objects (``composition``: :class:`~pymatgen.core.Composition`,
-``structure``: :class:`~pymatgen.core.Structure`).
+(``bandgaps.config.shared_root``), its sha256, where it came from and what its columns mean.
+``load`` verifies the checksum and returns a ``pandas.DataFrame`` whose chemistry
+columns hold pymatgen objects (``composition``: ``Composition``,
+``structure``: ``Structure``).
 
->>> "mp-bandstructure-binaries" in names()
-True
->>> get("matbench-mp-gap-val").rows
-5714
+Examples:
+    >>> "mp-bandstructure-binaries" in names()
+    True
+    >>> get("matbench-mp-gap-val").rows
+    5714
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ def names(kind: str | None = None) -> list[str]:
 
 
 def get(name: str) -> Entry:
-    """The :class:`Entry` called ``name``; an unknown name lists the known ones."""
+    """The ``Entry`` called ``name``; an unknown name lists the known ones."""
     try:
         return CATALOG[name]
     except KeyError:
@@ -159,7 +160,15 @@ def load(name: str, *, use_cache: bool = True) -> pd.DataFrame:
     if entry.kind == MP_JSON:
         df = _cached_mp_frame(file, entry.sha256, use_cache)
     elif entry.kind == FORMULA_CSV:
-        df = _read_formula_csv(file)
+        df = _memo(
+            ("formula-table", entry.sha256, use_cache),
+            lambda: cached(
+                "formula-table",
+                {"sha256": entry.sha256},
+                lambda: _read_formula_csv(file),
+                enabled=use_cache,
+            ),
+        )
     elif entry.kind == STRUCTURE:
         df = _read_structure_file(file)
     else:
@@ -173,7 +182,7 @@ def load(name: str, *, use_cache: bool = True) -> pd.DataFrame:
 
 
 def load_snapshot_file(file: str | Path, *, use_cache: bool = True) -> pd.DataFrame:
-    """Load an MP snapshot written by :func:`bandgaps.data.mp_query.fetch_snapshot`.
+    """Load an MP snapshot written by ``bandgaps.data.mp_query.fetch_snapshot``.
 
     When the provenance record sits beside the file its checksum is verified too, and the
     record is kept in ``df.attrs["provenance"]``.
@@ -208,9 +217,25 @@ def read_provenance(file: str | Path) -> dict:
         raise SnapshotError(f"Unreadable provenance record {prov_path}: {exc}") from None
 
 
+_MEMO: dict[tuple, pd.DataFrame] = {}
+
+
+def _memo(key: tuple, load) -> pd.DataFrame:
+    """Load a table once per process; every caller gets its own copy of the frame (the
+    pymatgen objects in it are shared and must not be modified in place)."""
+    if key not in _MEMO:
+        _MEMO[key] = load()
+    df = _MEMO[key].copy()
+    df.attrs = dict(_MEMO[key].attrs)
+    return df
+
+
 def _cached_mp_frame(file: Path, sha: str, use_cache: bool) -> pd.DataFrame:
-    # a fresh object on every call (unpickled or computed), so callers may modify it freely
-    return cached("mp-frame", {"sha256": sha}, lambda: _read_mp_json(file), enabled=use_cache)
+    # a fresh frame on every call, so callers may add or drop columns freely
+    return _memo(
+        ("mp-frame", sha, use_cache),
+        lambda: cached("mp-frame", {"sha256": sha}, lambda: _read_mp_json(file), enabled=use_cache),
+    )
 
 
 def _read_mp_json(file: Path) -> pd.DataFrame:

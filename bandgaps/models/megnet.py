@@ -13,11 +13,12 @@ An ensemble predicts the mean and standard deviation over its members. Structure
 into graphs once per graph converter, and the batched inputs (with the Gaussian bond
 expansion, the expensive part) are built once and reused by every member and every fidelity.
 
->>> ens = PretrainedEnsemble("megnet-2018")
->>> from bandgaps.data import catalog
->>> si = catalog.load("si-mp-149")["structure"].iloc[0]
->>> round(float(ens.predict([si])[0]), 3)
-0.765
+Examples:
+    >>> ens = PretrainedEnsemble("megnet-2018")
+    >>> from bandgaps.data import catalog
+    >>> si = catalog.load("si-mp-149")["structure"].iloc[0]
+    >>> round(float(ens.predict([si])[0]), 3)
+    0.765
 """
 
 from __future__ import annotations
@@ -167,13 +168,27 @@ class PretrainedEnsemble:
         return [load_graph_model(e) for e in self.family.entries]
 
     @cached_property
-    def _functions(self) -> list:
-        import tensorflow as tf
+    def _functions(self) -> dict:
+        return {}
 
-        return [
-            tf.function(lambda b, m=m: m.model(b, training=False), reduce_retracing=True)
-            for m in self.members
-        ]
+    def _function(self, k: int, batch):
+        """Member ``k``'s forward pass as one traced graph function for every batch: the
+        signature fixes only the batch and feature dimensions, so it is traced once."""
+        if k not in self._functions:
+            import tensorflow as tf
+
+            spec = [
+                tf.TensorSpec(
+                    shape=(a.shape[0], None, a.shape[2]) if a.ndim == 3 else (a.shape[0], None),
+                    dtype=tf.as_dtype(a.dtype),
+                )
+                for a in map(np.asarray, batch)
+            ]
+            model = self.members[k].model
+            self._functions[k] = tf.function(
+                lambda *b: model(list(b), training=False), input_signature=spec
+            )
+        return self._functions[k]
 
     def graph_inputs(self, structures) -> dict[str, GraphInputs]:
         """Inputs per distinct graph converter among the members (usually one)."""
@@ -190,18 +205,20 @@ class PretrainedEnsemble:
         state = fidelity_state(fidelity, self.family)
         inputs = inputs or self.graph_inputs(structures)
         rows = []
-        for m, fn in zip(self.members, self._functions, strict=True):
+        for k, m in enumerate(self.members):
             gi = inputs[converter_key(m)]
             outs = []
-            # one batch: run eagerly (tracing a graph function costs seconds per model and only
-            # pays off when it is reused over many batches)
-            call = fn if len(gi.batches) > 1 else (lambda b, m=m: m.model(b, training=False))
             for batch in gi.batches:
                 if state is not None:
                     # the global state is the fidelity: one integer per graph
                     batch = list(batch)
                     batch[2] = np.full((1, batch[2].shape[1], 1), state, dtype=batch[2].dtype)
-                outs.append(np.asarray(call(batch)).reshape(-1))
+                # one batch runs eagerly: tracing costs seconds and pays off over many batches
+                if len(gi.batches) > 1:
+                    out = self._function(k, batch)(*batch)
+                else:
+                    out = m.model(batch, training=False)
+                outs.append(np.asarray(out).reshape(-1))
             raw = np.concatenate(outs) if outs else np.zeros(0)
             scaler = m.target_scaler
             rows.append(
