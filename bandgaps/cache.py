@@ -25,10 +25,11 @@ CACHE_VERSION = 1
 def cache_key(namespace: str, key: dict[str, Any]) -> str:
     """Stable hex digest of a namespace and a JSON-able key.
 
-    >>> cache_key("demo", {"a": 1}) == cache_key("demo", {"a": 1})
-    True
-    >>> cache_key("demo", {"a": 1}) == cache_key("demo", {"a": 2})
-    False
+    Examples:
+        >>> cache_key("demo", {"a": 1}) == cache_key("demo", {"a": 1})
+        True
+        >>> cache_key("demo", {"a": 1}) == cache_key("demo", {"a": 2})
+        False
     """
     payload = json.dumps(
         {"ns": namespace, "v": CACHE_VERSION, "key": key}, sort_keys=True, default=str

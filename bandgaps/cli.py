@@ -1,6 +1,6 @@
 """The ``bandgaps`` command line.
 
-Errors the package raises on purpose (:class:`~bandgaps.errors.BandgapsError`) are printed as
+Errors the package raises on purpose (``BandgapsError``) are printed as
 one line on stderr with exit status 1 — never a traceback.
 """
 
@@ -383,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:
-    """Console-script wrapper: exit with :func:`main`'s status."""
+    """Console-script wrapper: exit with ``main``'s status."""
     sys.exit(main())
 
 

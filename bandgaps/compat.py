@@ -1,8 +1,8 @@
 """Compatibility shims that let megnet 1.3.2 run on the pinned, current pymatgen.
 
 megnet 1.3.2 imports ``BrunnerNN_real``, ``BrunnerNN_reciprocal`` and ``BrunnerNN_relative``
-from :mod:`pymatgen.analysis.local_env`; pymatgen has since renamed them ``BrunnerNNReal`` and
-so on. :func:`import_megnet` adds the old names as aliases (only where missing) and then imports
+from ``pymatgen.analysis.local_env``; pymatgen has since renamed them ``BrunnerNNReal`` and
+so on. ``import_megnet`` adds the old names as aliases (only where missing) and then imports
 megnet, so every module of this package goes through it instead of ``import megnet``.
 """
 
@@ -22,10 +22,11 @@ BRUNNER_ALIASES = {
 def patch_pymatgen() -> None:
     """Add the old Brunner class names to pymatgen's ``local_env`` module (idempotent).
 
-    >>> patch_pymatgen()
-    >>> import pymatgen.analysis.local_env as le
-    >>> le.BrunnerNN_real is le.BrunnerNNReal
-    True
+    Examples:
+        >>> patch_pymatgen()
+        >>> import pymatgen.analysis.local_env as le
+        >>> le.BrunnerNN_real is le.BrunnerNNReal
+        True
     """
     import pymatgen.analysis.local_env as local_env
 

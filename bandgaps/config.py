@@ -23,8 +23,9 @@ PROGRESS_ENV = "BANDGAPS_PROGRESS"
 def project_root() -> Path:
     """The source checkout holding this package (falls back to the working directory).
 
-    >>> (project_root() / "pyproject.toml").exists()
-    True
+    Examples:
+        >>> (project_root() / "pyproject.toml").exists()
+        True
     """
     here = Path(__file__).resolve().parents[1]
     return here if (here / "pyproject.toml").exists() else Path.cwd()
@@ -33,7 +34,7 @@ def project_root() -> Path:
 def shared_root(must_exist: bool = True) -> Path:
     """The folder of pinned data and model snapshots (``$BANDGAPS_SHARED`` or ``../shared``).
 
-    Raises :class:`~bandgaps.errors.SnapshotError` with the fix when it is missing.
+    Raises ``SnapshotError`` with the fix when it is missing.
     """
     configured = os.environ.get(SHARED_ENV)
     root = Path(configured).expanduser() if configured else project_root().parent / "shared"

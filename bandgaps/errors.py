@@ -1,6 +1,6 @@
 """Exceptions with messages meant for people: each names the problem and how to fix it.
 
-The CLI prints a :class:`BandgapsError` as a single line (no traceback); anything else is a bug.
+The CLI prints a ``BandgapsError`` as a single line (no traceback); anything else is a bug.
 """
 
 

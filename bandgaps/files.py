@@ -18,11 +18,12 @@ _sha_memo: dict[tuple[str, int, int], str] = {}
 def sha256_file(path: str | os.PathLike) -> str:
     """Hex sha256 of a file, memoised per (path, size, mtime) within the process.
 
-    >>> import tempfile, pathlib
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.txt"
-    >>> _ = p.write_text("Si")
-    >>> sha256_file(p)[:12]
-    '243a7b77913e'
+    Examples:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.txt"
+        >>> _ = p.write_text("Si")
+        >>> sha256_file(p)[:12]
+        '243a7b77913e'
     """
     path = Path(path)
     stat = path.stat()

@@ -42,11 +42,7 @@ def md(text: str) -> None:
 
 ref = C.reference_protocol()
 mb = C.matbench_protocol()
-models = {
-    "RF, MP snapshot, all rows": ref.results["all"],
-    "RF, MP snapshot, non-metals": ref.results["non-metal"],
-    **{f"{label}, matbench": mb.results[label] for label in mb.test["model"]},
-}
+models = C.sweep_models(ref, mb)
 sweep = C.sweep_frame(models)
 summary = C.sweep_summary(models)
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # the stand-in MP server helper
 
-from bandgaps.config import shared_root
+from bandgaps.config import project_root, shared_root
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -61,3 +64,54 @@ def shared_copy(tmp_path, shared, monkeypatch):
         return root
 
     return make
+
+
+def build_site(config: Path, site_dir: Path) -> subprocess.CompletedProcess:
+    """``mkdocs build --strict`` of ``config`` into ``site_dir`` (the test session's cache)."""
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mkdocs",
+            "build",
+            "--strict",
+            "-f",
+            str(config),
+            "-d",
+            str(site_dir),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=3600,
+    )
+
+
+@dataclass
+class SiteBuilds:
+    """The whole site built twice into one folder: cold (empty cache), then warm."""
+
+    site: Path
+    cold_seconds: float
+    warm_seconds: float
+
+
+@pytest.fixture(scope="session")
+def site_builds(tmp_path_factory) -> SiteBuilds:
+    """Build the real site from the session's empty cache, then rebuild it warm. The pages
+    then show what a reader gets; the second build also shows the first one's measured time."""
+    site = tmp_path_factory.mktemp("site")
+    times = []
+    for _ in ("cold", "warm"):
+        t0 = time.perf_counter()
+        result = build_site(project_root() / "mkdocs.yml", site)
+        times.append(time.perf_counter() - t0)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return SiteBuilds(site, *times)
+
+
+@pytest.fixture(scope="session")
+def built_site(site_builds) -> Path:
+    """The folder of the built site (after the warm rebuild)."""
+    return site_builds.site

@@ -39,8 +39,9 @@ MATBENCH_PUBLISHED = {"RF (Magpie)": 0.363, "CrabNet": 0.263, "Roost": 0.260}
 def regression_metrics(y, pred) -> dict[str, float]:
     """MAE, RMSE and R² (and the count) of predictions against targets.
 
-    >>> regression_metrics([0.0, 1.0, 2.0], [0.0, 1.0, 3.0])["MAE"]
-    0.3333333333333333
+    Examples:
+        >>> regression_metrics([0.0, 1.0, 2.0], [0.0, 1.0, 3.0])["MAE"]
+        0.3333333333333333
     """
     y = np.asarray(y, float)
     pred = np.asarray(pred, float)
@@ -196,8 +197,9 @@ def fit_predict(
 def si_ge_grid(n: int = 101) -> pd.DataFrame:
     """Formulas Si(1-x)Ge(x) on ``n`` evenly spaced x from 0 to 1 (pure ends as ``Si``, ``Ge``).
 
-    >>> si_ge_grid(3)["formula"].tolist()
-    ['Si', 'Si0.5Ge0.5', 'Ge']
+    Examples:
+        >>> si_ge_grid(3)["formula"].tolist()
+        ['Si', 'Si0.5Ge0.5', 'Ge']
     """
     x = np.linspace(0.0, 1.0, n)
     formulas = []
@@ -214,8 +216,9 @@ def si_ge_grid(n: int = 101) -> pd.DataFrame:
 def weber_alonso_gap(x) -> np.ndarray:
     """Experimental Si(1-x)Ge(x) gap (eV), Weber & Alonso, Phys. Rev. B 40, 5683 (1989).
 
-    >>> [round(float(g), 3) for g in weber_alonso_gap([0.0, 1.0])]
-    [1.155, 0.74]
+    Examples:
+        >>> [round(float(g), 3) for g in weber_alonso_gap([0.0, 1.0])]
+        [1.155, 0.74]
     """
     x = np.asarray(x, float)
     return np.where(x < 0.85, 1.155 - 0.43 * x + 0.206 * x**2, 2.010 - 1.270 * x)
@@ -405,6 +408,16 @@ def matbench_protocol(
     return MatbenchProtocol(results, validation, chosen, pd.DataFrame(test_rows), sizes)
 
 
+def sweep_models(ref: ReferenceProtocol, mb: MatbenchProtocol) -> dict[str, FitResult]:
+    """The composition models compared across Si–Ge: both snapshot forests and the matbench
+    models scored on test0 (the forest and the model chosen on val0)."""
+    return {
+        "RF, MP snapshot, all rows": ref.results["all"],
+        "RF, MP snapshot, non-metals": ref.results["non-metal"],
+        **{f"{label}, matbench": mb.results[label] for label in mb.test["model"]},
+    }
+
+
 def sweep_frame(results: dict[str, FitResult]) -> pd.DataFrame:
     """Long table of Si–Ge sweep predictions: x, model, mean, σ, experimental gap."""
     grid = si_ge_grid()
@@ -452,12 +465,13 @@ def element_context(
     """What a training table says about some elements: the pure-element rows it holds and the
     gaps of the compounds containing each element.
 
-    >>> import pandas as pd
-    >>> from pymatgen.core import Composition
-    >>> df = pd.DataFrame({"formula": ["Si8", "SiO2", "Mg2Si"], "target": [0.6, 5.6, 0.0]})
-    >>> df["composition"] = [Composition(f) for f in df["formula"]]
-    >>> element_context(df, ["Si"]).iloc[0].to_dict()["elemental rows"]
-    'Si8 (0.60)'
+    Examples:
+        >>> import pandas as pd
+        >>> from pymatgen.core import Composition
+        >>> df = pd.DataFrame({"formula": ["Si8", "SiO2", "Mg2Si"], "target": [0.6, 5.6, 0.0]})
+        >>> df["composition"] = [Composition(f) for f in df["formula"]]
+        >>> element_context(df, ["Si"]).iloc[0].to_dict()["elemental rows"]
+        'Si8 (0.60)'
     """
     rows = []
     for el in elements:

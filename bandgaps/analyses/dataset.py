@@ -17,13 +17,14 @@ def is_metal(df: pd.DataFrame, gap: str = "band_gap") -> pd.Series:
 def summary(df: pd.DataFrame, gap: str = "band_gap") -> dict[str, float]:
     """Headline numbers of a snapshot: size, distinct formulas and elements, metal share, gaps.
 
-    >>> import pandas as pd
-    >>> from pymatgen.core import Composition
-    >>> df = pd.DataFrame({"formula": ["Si", "GaAs", "Fe"], "band_gap": [0.6, 0.2, 0.0],
-    ...                    "composition": [Composition(f) for f in ["Si", "GaAs", "Fe"]]})
-    >>> s = summary(df)
-    >>> s["rows"], s["metals"], round(s["median gap of non-metals (eV)"], 2)
-    (3, 1, 0.4)
+    Examples:
+        >>> import pandas as pd
+        >>> from pymatgen.core import Composition
+        >>> df = pd.DataFrame({"formula": ["Si", "GaAs", "Fe"], "band_gap": [0.6, 0.2, 0.0],
+        ...                    "composition": [Composition(f) for f in ["Si", "GaAs", "Fe"]]})
+        >>> s = summary(df)
+        >>> s["rows"], s["metals"], round(s["median gap of non-metals (eV)"], 2)
+        (3, 1, 0.4)
     """
     metal = is_metal(df, gap)
     gaps = df.loc[~metal, gap]
@@ -44,11 +45,12 @@ def summary(df: pd.DataFrame, gap: str = "band_gap") -> dict[str, float]:
 def element_counts(df: pd.DataFrame) -> pd.Series:
     """Number of rows containing each element, most frequent first.
 
-    >>> import pandas as pd
-    >>> from pymatgen.core import Composition
-    >>> df = pd.DataFrame({"composition": [Composition("GaAs"), Composition("AlAs")]})
-    >>> element_counts(df).to_dict()
-    {'As': 2, 'Ga': 1, 'Al': 1}
+    Examples:
+        >>> import pandas as pd
+        >>> from pymatgen.core import Composition
+        >>> df = pd.DataFrame({"composition": [Composition("GaAs"), Composition("AlAs")]})
+        >>> element_counts(df).to_dict()
+        {'As': 2, 'Ga': 1, 'Al': 1}
     """
     counts = Counter(el.symbol for comp in df["composition"] for el in comp.elements)
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], list(counts).index(kv[0])))
@@ -58,5 +60,5 @@ def element_counts(df: pd.DataFrame) -> pd.Series:
 def composition_model_table(df: pd.DataFrame) -> pd.DataFrame:
     """The table composition models train on: isolated-atom structures dropped first, then one
     polymorph (the lowest in energy above hull) per formula. The rules' effect is recorded in
-    ``attrs["cleaning"]`` (see :func:`bandgaps.data.cleaning.cleaning_report`)."""
+    ``attrs["cleaning"]`` (see ``bandgaps.data.cleaning.cleaning_report``)."""
     return keep_lowest_energy_polymorph(drop_isolated_atoms(df))

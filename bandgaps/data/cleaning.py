@@ -1,8 +1,8 @@
 """Cleaning rules for MP snapshots, as the reference solution applied them.
 
 Each rule is a plain function ``DataFrame -> DataFrame`` that records what it removed in
-``df.attrs["cleaning"]`` (a list of :class:`CleaningStep` as dicts), so a page or a log can show
-the effect of every rule. :func:`cleaning_report` turns that record into a table.
+``df.attrs["cleaning"]`` (a list of ``CleaningStep`` as dicts), so a page or a log can show
+the effect of every rule. ``cleaning_report`` turns that record into a table.
 """
 
 from __future__ import annotations
@@ -55,12 +55,13 @@ def keep_lowest_energy_polymorph(
     identical inputs with different targets; the ground state is the physically meaningful one.
     Ties keep the first row in the input order.
 
-    >>> import pandas as pd
-    >>> df = pd.DataFrame({"formula": ["TiO2", "TiO2", "Si"], "e_above_hull": [0.01, 0.0, 0.0],
-    ...                    "band_gap": [1.8, 2.1, 0.6]})
-    >>> out = keep_lowest_energy_polymorph(df)
-    >>> out["band_gap"].tolist(), out.attrs["cleaning"][0]["before"] - len(out)
-    ([2.1, 0.6], 1)
+    Examples:
+        >>> import pandas as pd
+        >>> df = pd.DataFrame({"formula": ["TiO2", "TiO2", "Si"], "e_above_hull": [0.01, 0.0, 0.0],
+        ...                    "band_gap": [1.8, 2.1, 0.6]})
+        >>> out = keep_lowest_energy_polymorph(df)
+        >>> out["band_gap"].tolist(), out.attrs["cleaning"][0]["before"] - len(out)
+        ([2.1, 0.6], 1)
     """
     order = np.lexsort((np.arange(len(df)), df[energy].to_numpy()))
     ranked = df.iloc[order]
@@ -74,10 +75,11 @@ def keep_lowest_energy_polymorph(
 def isolated_site_mask(structure: Structure, cutoff: float = ISOLATION_CUTOFF) -> np.ndarray:
     """Boolean mask of the sites with no neighbour (periodic images included) within ``cutoff``.
 
-    >>> from pymatgen.core import Lattice, Structure
-    >>> lone = Structure(Lattice.cubic(10.0), ["Si", "Si"], [[0, 0, 0], [0.5, 0.5, 0.5]])
-    >>> isolated_site_mask(lone).tolist()
-    [True, True]
+    Examples:
+        >>> from pymatgen.core import Lattice, Structure
+        >>> lone = Structure(Lattice.cubic(10.0), ["Si", "Si"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+        >>> isolated_site_mask(lone).tolist()
+        [True, True]
     """
     centers, _, _, _ = structure.get_neighbor_list(r=cutoff, exclude_self=True)
     mask = np.ones(len(structure), dtype=bool)

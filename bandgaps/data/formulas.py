@@ -1,4 +1,4 @@
-"""Chemical formulas → pymatgen :class:`~pymatgen.core.Composition`, with errors that name the row.
+"""Chemical formulas → pymatgen ``Composition``, with errors that name the row.
 
 pymatgen is lenient: ``"Xx2"`` becomes a dummy species and ``"Si0"`` an empty composition.
 Neither is a material, so both are refused here.
@@ -16,14 +16,15 @@ from bandgaps.errors import InputError
 
 
 def parse_formula(formula: object, row: object | None = None) -> Composition:
-    """Parse one formula into a :class:`Composition` of real elements.
+    """Parse one formula into a ``Composition`` of real elements.
 
-    >>> parse_formula("Si49Ge51").reduced_formula
-    'Si49Ge51'
-    >>> parse_formula("Xx2", row=7)
-    Traceback (most recent call last):
-    ...
-    bandgaps.errors.InputError: Cannot parse formula 'Xx2' (row 7): unknown element(s) Xx
+    Examples:
+        >>> parse_formula("Si49Ge51").reduced_formula
+        'Si49Ge51'
+        >>> parse_formula("Xx2", row=7)
+        Traceback (most recent call last):
+        ...
+        bandgaps.errors.InputError: Cannot parse formula 'Xx2' (row 7): unknown element(s) Xx
     """
     where = f" (row {row})" if row is not None else ""
     if not isinstance(formula, str) or not formula.strip():

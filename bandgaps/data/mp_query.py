@@ -55,12 +55,13 @@ DEFAULT_FIELDS = (
 class MPQuery:
     """Criteria of a summary search; defaults reproduce the shared snapshot's selection.
 
-    >>> MPQuery().search_kwargs()["has_props"]
-    ['bandstructure']
-    >>> MPQuery(nelements=None, energy_above_hull=None).search_kwargs()["energy_above_hull"]
-    Traceback (most recent call last):
-    ...
-    KeyError: 'energy_above_hull'
+    Examples:
+        >>> MPQuery().search_kwargs()["has_props"]
+        ['bandstructure']
+        >>> MPQuery(nelements=None, energy_above_hull=None).search_kwargs()["energy_above_hull"]
+        Traceback (most recent call last):
+        ...
+        KeyError: 'energy_above_hull'
     """
 
     has_props: tuple[str, ...] = ("bandstructure",)
@@ -84,7 +85,7 @@ class MPQuery:
 
 
 def resolve_api_key(api_key: str | None = None) -> str:
-    """The API key given, or ``$MP_API_KEY``; a clear :class:`MPAuthError` when there is none."""
+    """The API key given, or ``$MP_API_KEY``; a clear ``MPAuthError`` when there is none."""
     key = (api_key or os.environ.get(API_KEY_ENV, "")).strip()
     if not key:
         raise MPAuthError(f"No Materials Project API key: {API_KEY_ENV} is not set. {KEY_HELP}")

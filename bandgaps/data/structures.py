@@ -13,9 +13,10 @@ from bandgaps.errors import InputError
 def read_structure(file: str | Path) -> Structure:
     """Read a POSCAR/CONTCAR, CIF, extended XYZ or any format pymatgen recognises by name.
 
-    >>> from bandgaps.data.catalog import path
-    >>> read_structure(path("si-mp-149")).composition.reduced_formula
-    'Si'
+    Examples:
+        >>> from bandgaps.data.catalog import path
+        >>> read_structure(path("si-mp-149")).composition.reduced_formula
+        'Si'
     """
     file = Path(file)
     if not file.is_file():

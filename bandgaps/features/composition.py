@@ -1,18 +1,19 @@
 """Composition features: matminer's featurizers, computed for many formulas at once.
 
-A *feature set* is a named list of matminer featurizers. :class:`CompositionFeatures` exposes
+A *feature set* is a named list of matminer featurizers. ``CompositionFeatures`` exposes
 it in matminer's shape (``featurize``, ``feature_labels``, ``citations``) and as a
 scikit-learn transformer. Rather than calling each featurizer once per formula (about 250
 formulas/s on two cores), it reads matminer's own element tables once and evaluates the same
 statistics for all formulas with numpy; a test checks the result against matminer itself.
 
->>> from pymatgen.core import Composition
->>> feats = CompositionFeatures("magpie")
->>> len(feats.feature_labels())
-145
->>> row = feats.featurize(Composition("GaAs"))
->>> dict(zip(feats.feature_labels(), row))["MagpieData mean Number"]
-32.0
+Examples:
+    >>> from pymatgen.core import Composition
+    >>> feats = CompositionFeatures("magpie")
+    >>> len(feats.feature_labels())
+    145
+    >>> row = feats.featurize(Composition("GaAs"))
+    >>> dict(zip(feats.feature_labels(), row))["MagpieData mean Number"]
+    32.0
 """
 
 from __future__ import annotations
@@ -352,7 +353,7 @@ def _as_compositions(items: Sequence, index: Sequence | None = None) -> list[Com
 class CompositionFeatures(BaseEstimator, TransformerMixin):
     """A named composition feature set, as a matminer-style featurizer and sklearn transformer.
 
-    ``transform`` accepts formulas (``str``) or :class:`~pymatgen.core.Composition` objects and
+    ``transform`` accepts formulas (``str``) or ``Composition`` objects and
     returns a DataFrame with one column per feature. With ``cache=True`` the matrix for a given
     list of formulas is stored on disk under the package cache, keyed by the formulas and the
     feature-set configuration.
@@ -370,7 +371,7 @@ class CompositionFeatures(BaseEstimator, TransformerMixin):
         return [_BLOCKS.get(type(f).__name__, _Block)(f) for f in fs.featurizers()]
 
     def featurize(self, comp: Composition | str) -> list[float]:
-        """Features of one composition, in the order of :meth:`feature_labels`."""
+        """Features of one composition, in the order of ``feature_labels``."""
         return self.featurize_many([comp])[0].tolist()
 
     def featurize_many(self, comps: Sequence, index: Sequence | None = None) -> np.ndarray:
@@ -430,7 +431,7 @@ class CompositionFeatures(BaseEstimator, TransformerMixin):
         """Feature matrix for formulas/compositions (a sequence, Series, or one-column frame).
 
         A plain array, so the regressors downstream are fitted without column names;
-        ``set_output(transform="pandas")`` or :func:`featurize` give a labelled frame.
+        ``set_output(transform="pandas")`` or ``featurize`` give a labelled frame.
         """
         items, index = _items(X)
         keys = [c.formula if isinstance(c, Composition) else c for c in items]
@@ -471,8 +472,9 @@ def _items(X) -> tuple[list, list]:
 def featurize(formulas, feature_set: str = "magpie", cache: bool = True) -> pd.DataFrame:
     """Feature frame for formulas or compositions (cached on disk).
 
-    >>> featurize(["Si", "GaAs"]).shape
-    (2, 145)
+    Examples:
+        >>> featurize(["Si", "GaAs"]).shape
+        (2, 145)
     """
     feats = CompositionFeatures(feature_set, cache=cache)
     index = formulas.index if isinstance(formulas, pd.Series | pd.DataFrame) else None

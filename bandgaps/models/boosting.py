@@ -6,13 +6,14 @@ distance between two quantile boosters at the 15.9 % and 84.1 % levels, the rang
 Gaussian's ±1σ spans, so it widens where the data are ambiguous (for band gaps: compositions
 with both metallic and insulating polymorphs).
 
->>> import numpy as np
->>> rng = np.random.default_rng(0)
->>> X = rng.uniform(size=(300, 3)); y = 2 * X[:, 0] + rng.normal(0, 0.1, 300)
->>> m = BoostedRegressor(n_estimators=50, num_leaves=7, min_child_samples=5).fit(X, y)
->>> mean, std = m.predict(X[:2], return_std=True)
->>> mean.shape, std.shape
-((2,), (2,))
+Examples:
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.uniform(size=(300, 3)); y = 2 * X[:, 0] + rng.normal(0, 0.1, 300)
+    >>> m = BoostedRegressor(n_estimators=50, num_leaves=7, min_child_samples=5).fit(X, y)
+    >>> mean, std = m.predict(X[:2], return_std=True)
+    >>> mean.shape, std.shape
+    ((2,), (2,))
 """
 
 from __future__ import annotations

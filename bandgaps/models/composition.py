@@ -1,14 +1,15 @@
 """Composition models: a feature set and a regressor in one scikit-learn pipeline.
 
-A model takes formulas (or :class:`~pymatgen.core.Composition` objects) and predicts any
+A model takes formulas (or ``Composition`` objects) and predicts any
 composition-level target — band gaps, k-point lengths, formation energies. ``predict(X,
 return_std=True)`` passes through the pipeline to the regressor.
 
->>> model = make_model("rf", n_estimators=10)
->>> model = model.fit(["Si", "Ge", "GaAs", "NaCl"], [1.1, 0.7, 1.4, 8.5])
->>> mean, std = model.predict(["SiGe"], return_std=True)
->>> mean.shape, std.shape
-((1,), (1,))
+Examples:
+    >>> model = make_model("rf", n_estimators=10)
+    >>> model = model.fit(["Si", "Ge", "GaAs", "NaCl"], [1.1, 0.7, 1.4, 8.5])
+    >>> mean, std = model.predict(["SiGe"], return_std=True)
+    >>> mean.shape, std.shape
+    ((1,), (1,))
 """
 
 from __future__ import annotations

@@ -3,15 +3,16 @@
 Conformalization needs data the regressor never saw (here: the validation fold); the
 interval then covers a new point with at least the stated probability, whatever the model.
 
->>> import numpy as np
->>> from sklearn.linear_model import LinearRegression
->>> rng = np.random.default_rng(0)
->>> X = rng.uniform(size=(400, 1)); y = 3 * X[:, 0] + rng.normal(0, 0.2, 400)
->>> reg = LinearRegression().fit(X[:200], y[:200])
->>> cp = conformalize(reg, X[200:300], y[200:300], confidence_levels=(0.9,))
->>> lo, hi = interval(cp, X[300:], 0.9)
->>> bool(0.8 < coverage(y[300:], lo, hi) <= 1.0)
-True
+Examples:
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LinearRegression
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.uniform(size=(400, 1)); y = 3 * X[:, 0] + rng.normal(0, 0.2, 400)
+    >>> reg = LinearRegression().fit(X[:200], y[:200])
+    >>> cp = conformalize(reg, X[200:300], y[200:300], confidence_levels=(0.9,))
+    >>> lo, hi = interval(cp, X[300:], 0.9)
+    >>> bool(0.8 < coverage(y[300:], lo, hi) <= 1.0)
+    True
 """
 
 from __future__ import annotations

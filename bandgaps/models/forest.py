@@ -4,13 +4,14 @@ Each tree's leaf holds the (bootstrap-weighted) training targets that fell into 
 prediction is a mixture of those leaves. Its variance is the mean of the leaf variances plus
 the variance of the leaf means — the reference solution's uncertainty.
 
->>> import numpy as np
->>> rng = np.random.default_rng(0)
->>> X = rng.uniform(size=(200, 3)); y = 2 * X[:, 0] + rng.normal(0, 0.1, 200)
->>> rf = UncertainForestRegressor(n_estimators=20, random_state=0).fit(X, y)
->>> mean, std = rf.predict(X[:3], return_std=True)
->>> mean.shape, bool((std > 0).all())
-((3,), True)
+Examples:
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.uniform(size=(200, 3)); y = 2 * X[:, 0] + rng.normal(0, 0.1, 200)
+    >>> rf = UncertainForestRegressor(n_estimators=20, random_state=0).fit(X, y)
+    >>> mean, std = rf.predict(X[:3], return_std=True)
+    >>> mean.shape, bool((std > 0).all())
+    ((3,), True)
 """
 
 from __future__ import annotations

@@ -200,7 +200,7 @@ class MEGNetRegressor(RegressorMixin, BaseEstimator):
         """Weights (HDF5) plus ``.json`` with the parameters and the learning curve.
 
         Only the weights are stored: Keras 2.15 cannot deserialise megnet's custom activation
-        from a whole saved model, so :meth:`load` rebuilds the network from the parameters.
+        from a whole saved model, so ``load`` rebuilds the network from the parameters.
         """
         from bandgaps.files import atomic_path, write_json_atomic
 

@@ -1,20 +1,21 @@
 """Si₁₋ₓGeₓ cells on the diamond lattice: enumerated, quasirandom, random and disordered.
 
-* :func:`enumerated_cells` — every symmetry-distinct Si/Ge derivative structure up to a number
+* ``enumerated_cells`` — every symmetry-distinct Si/Ge derivative structure up to a number
   of atoms (icet's implementation of the Hart–Forcade enumeration that enumlib provides);
-* :func:`sqs_cells` — special quasirandom structures (icet, simulated annealing over a
+* ``sqs_cells`` — special quasirandom structures (icet, simulated annealing over a
   cluster space) in a fixed supercell;
-* :func:`random_cells` — random Ge substitutions in 64- and 216-atom supercells;
-* :func:`disordered_cell` — one two-atom cell with fractional Si/Ge occupancy on both sites.
+* ``random_cells`` — random Ge substitutions in 64- and 216-atom supercells;
+* ``disordered_cell`` — one two-atom cell with fractional Si/Ge occupancy on both sites.
 
 Cells are returned as a table (``method``, ``x``, ``n_atoms``, ``structure``, …) with the
 volume set by Vegard's law, ``a(x) = a_Si · [1 + x (a_Ge/a_Si − 1)]``: the Si lattice of the
 pinned MP structure, stretched by the measured Ge/Si lattice-constant ratio, so the end members
 keep MP's (PBE) Si scale. ``scale="none"`` leaves every cell at the Si lattice instead.
 
->>> cells = enumerated_cells(max_atoms=4)
->>> len(cells), sorted(cells["n_atoms"].unique().tolist())
-(10, [2, 4])
+Examples:
+    >>> cells = enumerated_cells(max_atoms=4)
+    >>> len(cells), sorted(cells["n_atoms"].unique().tolist())
+    (10, [2, 4])
 """
 
 from __future__ import annotations
@@ -50,8 +51,9 @@ def primitive_cell() -> Structure:
 def lattice_scale(x: float, scale: str = "vegard") -> float:
     """Linear scale factor of the Si cell at Ge fraction ``x``.
 
-    >>> round(lattice_scale(1.0), 4), lattice_scale(0.5, "none")
-    (1.0418, 1.0)
+    Examples:
+        >>> round(lattice_scale(1.0), 4), lattice_scale(0.5, "none")
+        (1.0418, 1.0)
     """
     if scale not in SCALES:
         raise InputError(f"scale must be one of {SCALES}, got {scale!r}")
@@ -198,8 +200,9 @@ def random_cells(
 def disordered_cell(x: float, scale: str = "vegard") -> Structure:
     """The 2-atom diamond cell with occupancy Si(1-x)Ge(x) on both sites.
 
-    >>> disordered_cell(0.25)[0].species.as_dict()
-    {'Si': 0.75, 'Ge': 0.25}
+    Examples:
+        >>> disordered_cell(0.25)[0].species.as_dict()
+        {'Si': 0.75, 'Ge': 0.25}
     """
     prim = primitive_cell()
     species = [{"Si": 1 - x, "Ge": x} if 0 < x < 1 else ("Ge" if x >= 1 else "Si")] * len(prim)

@@ -1,0 +1,254 @@
+"""The discussion's tables: our results beside the published figures, and every model's verdict
+on Si–Ge, assembled from the same cached computations the other pages show.
+
+Each table is a pure function of the results handed to it, so the discussion cannot drift from
+the pages: change the data or a model and its numbers change with them. ``collect`` runs
+(or reads from the cache) every study the discussion draws on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from bandgaps.analyses import composition as C
+from bandgaps.analyses import kspacing as K
+from bandgaps.analyses import structures as S
+
+
+@dataclass
+class StudyResults:
+    """Everything the discussion draws on, each computed by its own (cached) analysis."""
+
+    reference: C.ReferenceProtocol
+    matbench: C.MatbenchProtocol
+    megnet: pd.DataFrame
+    scratch: S.TrainingRun
+    sweep: S.SupercellSweep
+    kspacing: K.KSpacingStudy
+
+
+def collect(use_cache: bool = True) -> StudyResults:
+    """Run every study of the site with its default (published) settings, from the cache when
+    it holds them."""
+    return StudyResults(
+        reference=C.reference_protocol(use_cache=use_cache),
+        matbench=C.matbench_protocol(use_cache=use_cache),
+        megnet=S.pretrained_on_snapshot(use_cache=use_cache),
+        scratch=S.train_from_scratch(use_cache=use_cache),
+        sweep=S.supercell_sweep(use_cache=use_cache),
+        kspacing=K.kspacing_study(use_cache=use_cache),
+    )
+
+
+def composition_benchmarks(ref: C.ReferenceProtocol, mb: C.MatbenchProtocol) -> pd.DataFrame:
+    """Our composition-model MAEs beside the published ones on the same (or the parent) data.
+
+    One row per comparison: the setting, our model and MAE, and the published model and MAE.
+    """
+    pub_all = C.REFERENCE_FIGURES[
+        "reference solution, RF + Magpie, all-data model (75,067 MP entries)"
+    ]
+    pub_nm = C.REFERENCE_FIGURES["reference solution, RF + Magpie, non-metal model"]
+    m = ref.metrics.set_index(["trained on", "scored on"])["MAE"]
+    t = mb.test.set_index("model")["MAE"]
+    rf_label = mb.test["model"].iloc[0]
+    rows = [
+        (
+            "MP band-structure gaps, all test rows",
+            "RF + Magpie",
+            m.loc[("all", "all")],
+            "reference solution RF + Magpie (75,067 entries)",
+            pub_all["MAE"],
+        ),
+        (
+            "MP band-structure gaps, non-metal test rows",
+            "RF + Magpie on non-metals",
+            m.loc[("non-metal", "non-metal")],
+            "reference solution RF, non-metal model",
+            pub_nm["MAE"],
+        ),
+        (
+            "matbench mp_gap",
+            f"{rf_label} (test0)",
+            t.loc[rf_label],
+            "RF (Magpie), 5-fold",
+            C.MATBENCH_PUBLISHED["RF (Magpie)"],
+        ),
+    ]
+    for name in ("CrabNet", "Roost"):
+        rows.append(
+            (
+                "matbench mp_gap",
+                f"{mb.chosen} (test0)",
+                t.loc[mb.chosen],
+                f"{name}, 5-fold",
+                C.MATBENCH_PUBLISHED[name],
+            )
+        )
+    out = pd.DataFrame(
+        rows, columns=["benchmark", "our model", "our MAE (eV)", "published", "published MAE (eV)"]
+    )
+    out["difference (eV)"] = out["our MAE (eV)"] - out["published MAE (eV)"]
+    return out
+
+
+def structure_benchmarks(megnet: pd.DataFrame, scratch: S.TrainingRun) -> pd.DataFrame:
+    """The 2018 MEGNet model and the one trained here, beside the paper's MAE."""
+    metrics = S.pretrained_metrics(megnet).set_index("evaluation")
+    paper_label, paper = next(iter(S.PUBLISHED.items()))
+    sm = scratch.metrics.set_index("model")["MAE"]
+    n_nonmetals = int(metrics.loc["regressor on non-metals", "n"])
+    rows = [
+        {
+            "model": "MEGNet 2018, pretrained",
+            "scored on": f"snapshot non-metals ({n_nonmetals:,})",
+            "our MAE (eV)": metrics.loc["regressor on non-metals", "MAE"],
+            "published MAE (eV)": paper,
+        }
+    ]
+    for model, mae in sm.items():
+        rows.append(
+            {
+                "model": model,
+                "scored on": f"held-out non-metals ({scratch.sizes['test']:,})",
+                "our MAE (eV)": mae,
+                "published MAE (eV)": paper if "2018" in model else np.nan,
+            }
+        )
+    out = pd.DataFrame(rows)
+    out.attrs["published"] = paper_label
+    return out
+
+
+def _at(curve: pd.DataFrame, x: float) -> float:
+    """Value of a (x, mean) curve at the grid point nearest to ``x``."""
+    return float(curve.loc[(curve["x"] - x).abs().idxmin(), "mean"])
+
+
+def si_ge_curves(composition: dict[str, C.FitResult], sweep: S.SupercellSweep) -> pd.DataFrame:
+    """Every model's predicted gap against x, as one long table (input, model, x, mean).
+
+    Ordered-cell curves average all cells at each x (weighted by their number); the
+    disordered cell and the composition models give one value per x.
+    """
+    frames = [C.sweep_frame(composition)[["model", "x", "mean"]].assign(input="composition")]
+    stats = S.sweep_statistics(sweep)
+    for model, grp in stats.groupby("model", sort=False):
+        curve = (
+            grp.groupby("x")
+            .apply(lambda g: np.average(g["mean"], weights=g["count"]), include_groups=False)
+            .rename("mean")
+            .reset_index()
+        )
+        frames.append(curve.assign(model=model, input="structure (ordered cells)"))
+    for fid, grp in sweep.disorder.groupby("fidelity", sort=False):
+        frames.append(
+            grp[["x", "mean"]].assign(
+                model=f"MF MEGNet disordered cell, {fid} fidelity",
+                input="structure (disordered cell)",
+            )
+        )
+    out = pd.concat(frames, ignore_index=True)[["input", "model", "x", "mean"]]
+    out["trained on"] = np.where(
+        out["model"].str.contains("experimental|exp fidelity"), "experiment", "PBE"
+    )
+    return out
+
+
+def si_ge_verdicts(
+    composition: dict[str, C.FitResult], sweep: S.SupercellSweep, alloy_x: float = 0.51
+) -> pd.DataFrame:
+    """Every model's Si, Ge and near-equiatomic alloy gap, whether the alloy falls between the
+    ends (the brief's expectation), and the MAE of its curve against experiment.
+
+    Composition models are read at Si, Ge and Si49Ge51 (x = 0.51); structure models at the
+    points of their curve (``si_ge_curves``) nearest x = 0, 1 and ``alloy_x``.
+    """
+    mae = pd.concat(
+        [
+            C.sweep_summary(composition).set_index("model")["MAE vs experiment (eV)"],
+            S.sweep_mae(sweep).set_index("model")["MAE vs experiment (eV)"],
+        ]
+    )
+    rows = []
+    for (kind, model, trained), curve in si_ge_curves(composition, sweep).groupby(
+        ["input", "model", "trained on"], sort=False
+    ):
+        rows.append(
+            {
+                "input": kind,
+                "model": model,
+                "trained on": trained,
+                "Si (eV)": _at(curve, 0.0),
+                "Ge (eV)": _at(curve, 1.0),
+                "alloy (eV)": _at(curve, alloy_x),
+                "MAE vs experiment (eV)": float(mae.loc[model]),
+            }
+        )
+    out = pd.DataFrame(rows)
+    lo = out[["Si (eV)", "Ge (eV)"]].min(axis=1)
+    hi = out[["Si (eV)", "Ge (eV)"]].max(axis=1)
+    out.insert(6, "alloy between Si and Ge", (out["alloy (eV)"] >= lo) & (out["alloy (eV)"] <= hi))
+    return out
+
+
+def arrangement_spread(sweep: S.SupercellSweep) -> pd.DataFrame:
+    """Per ordered-cell model: how much the arrangement of Si and Ge moves the prediction at
+    fixed x (std over cells, median and largest over x) against how far the mean curve is from
+    experiment (mean absolute offset)."""
+    long = S.sweep_long(sweep)
+    long["x"] = long["x"].round(3)
+    inner = long[(long["x"] > 0) & (long["x"] < 1)]
+    rows = []
+    for model, grp in inner.groupby("model", sort=False):
+        per_x = grp.groupby("x")["mean"].agg(["std", "mean", "size"])
+        per_x = per_x[per_x["size"] > 1]
+        offset = np.abs(per_x["mean"] - C.weber_alonso_gap(per_x.index.to_numpy()))
+        rows.append(
+            {
+                "model": model,
+                "median spread over cells (eV)": float(per_x["std"].median()),
+                "largest spread over cells (eV)": float(per_x["std"].max()),
+                "mean offset from experiment (eV)": float(offset.mean()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def experiment_row(alloy_x: float = 0.51) -> dict[str, float]:
+    """The Weber & Alonso curve at the points ``si_ge_verdicts`` reports."""
+    gap = C.weber_alonso_gap
+    return {
+        "Si (eV)": float(gap(0.0)),
+        "Ge (eV)": float(gap(1.0)),
+        "alloy (eV)": float(gap(alloy_x)),
+    }
+
+
+def kspacing_benchmarks(study: K.KSpacingStudy) -> pd.DataFrame:
+    """Our k-point-length test MAEs beside the k-spacing study's and the leaderboard's."""
+    rows = [
+        {"model": f"{r['model']} (ours)", "test MAE (Å)": r["MAE"], "R²": r["R2"]}
+        for _, r in study.test.iterrows()
+    ]
+    rows += [
+        {"model": name, "test MAE (Å)": fig["MAE"], "R²": fig.get("R2", np.nan)}
+        for name, fig in K.PUBLISHED.items()
+    ]
+    return pd.DataFrame(rows)
+
+
+__all__ = [
+    "StudyResults",
+    "arrangement_spread",
+    "collect",
+    "composition_benchmarks",
+    "experiment_row",
+    "kspacing_benchmarks",
+    "si_ge_curves",
+    "si_ge_verdicts",
+    "structure_benchmarks",
+]

@@ -1,0 +1,221 @@
+"""What the reproducibility page reports: the environment, the pinned inputs and their
+checksums, how long each stage of the study took, and measured cold and warm build times."""
+
+from __future__ import annotations
+
+import os
+import platform
+import tempfile
+import time
+from importlib import metadata
+
+import pandas as pd
+
+from bandgaps import buildlog
+
+#: Distributions whose versions decide the numbers on the site.
+PACKAGES = (
+    "bandgaps",
+    "numpy",
+    "pandas",
+    "scikit-learn",
+    "lightgbm",
+    "mapie",
+    "pymatgen",
+    "matminer",
+    "icet",
+    "ase",
+    "tensorflow-cpu",
+    "keras",
+    "megnet",
+    "mp-api",
+    "matplotlib",
+    "mkdocs",
+    "mkdocs-material",
+    "mkdocs-jupyter",
+    "mkdocstrings-python",
+)
+
+#: Build-time goals of the project (seconds): a cold build from an empty cache, a warm rebuild.
+GOALS = {"cold": 20 * 60, "warm": 2 * 60}
+
+
+def environment() -> pd.DataFrame:
+    """Interpreter, machine and the installed version of every package in ``PACKAGES``."""
+    rows = [
+        ("python", platform.python_version()),
+        ("platform", platform.platform(terse=True)),
+        ("CPU cores", str(os.cpu_count())),
+    ]
+    for name in PACKAGES:
+        try:
+            rows.append((name, metadata.version(name)))
+        except metadata.PackageNotFoundError:
+            rows.append((name, "not installed"))
+    return pd.DataFrame(rows, columns=["component", "version"])
+
+
+def checksums() -> pd.DataFrame:
+    """Every pinned data set and weight file of the catalog, verified against its sha256 now."""
+    from bandgaps.config import shared_root
+    from bandgaps.data import catalog
+
+    root = shared_root()
+    rows = []
+    for name in catalog.names():
+        entry = catalog.get(name)
+        catalog.verify(name)  # raises, naming the file, if any checksum differs
+        for rel, expected in entry.files:
+            rows.append(
+                {
+                    "entry": name,
+                    "file": rel,
+                    "MiB": (root / rel).stat().st_size / 2**20,
+                    "sha256": expected,
+                    "retrieved": entry.retrieved,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def featurization_benchmark(formulas, matminer_rows: int = 300) -> pd.DataFrame:
+    """Time Magpie featurization three ways, now: matminer one formula at a time, ours computed
+    (cold) and ours read back from a throw-away disk cache (warm)."""
+    from pymatgen.core import Composition
+
+    from bandgaps.features.composition import CompositionFeatures, get_feature_set
+
+    formulas = [str(f) for f in formulas]
+    rows = []
+    featurizers = get_feature_set("magpie").featurizers()
+    sample = formulas[:matminer_rows]
+    t0 = time.perf_counter()
+    for f in sample:
+        comp = Composition(f)
+        for featurizer in featurizers:
+            featurizer.featurize(comp)
+    rows.append(("matminer, one formula at a time", len(sample), time.perf_counter() - t0))
+    old = os.environ.get("BANDGAPS_CACHE")
+    with tempfile.TemporaryDirectory(prefix="bandgaps-bench-") as tmp:
+        os.environ["BANDGAPS_CACHE"] = tmp
+        try:
+            for label in ("bandgaps, computed (cold)", "bandgaps, from disk cache (warm)"):
+                t0 = time.perf_counter()
+                CompositionFeatures("magpie").transform(formulas)
+                rows.append((label, len(formulas), time.perf_counter() - t0))
+        finally:
+            if old is None:
+                os.environ.pop("BANDGAPS_CACHE", None)
+            else:
+                os.environ["BANDGAPS_CACHE"] = old
+    out = pd.DataFrame(rows, columns=["how", "formulas", "seconds"])
+    out["formulas/s"] = out["formulas"] / out["seconds"]
+    return out
+
+
+def stage_timings(results) -> pd.DataFrame:
+    """Seconds each expensive stage took when it was computed, read from the cached results of
+    ``bandgaps.analyses.discussion.collect`` (a warm build reuses them, so these are the
+    times of the build that first computed them)."""
+    rows = []
+
+    def add(stage, what, items, seconds):
+        rows.append({"stage": stage, "what": what, "items": items, "seconds": float(seconds)})
+
+    for label, res in results.reference.results.items():
+        add("training", f"RF, MP snapshot ({label} rows)", res.n_train, res.fit_seconds)
+    for label, res in results.matbench.results.items():
+        add("training", f"{label}, matbench train0", res.n_train, res.fit_seconds)
+    for label, res in results.kspacing.results.items():
+        add("training", f"{label}, JARVIS k-point train", res.n_train, res.fit_seconds)
+    scratch = results.scratch
+    add(
+        "graphs",
+        "MEGNet graphs of the training structures",
+        scratch.sizes["train"],
+        scratch.graph_seconds,
+    )
+    add(
+        "training",
+        f"MEGNet from scratch, {len(scratch.history)} epochs",
+        scratch.sizes["train"],
+        scratch.fit_seconds,
+    )
+    seconds = results.megnet.attrs.get("seconds", {})
+    for model, sec in seconds.items():
+        add("predictions", f"MEGNet 2018 {model} on the snapshot", len(results.megnet), sec)
+    t = results.sweep.timings
+    cells = results.sweep.cells
+    add(
+        "enumeration",
+        "icet derivative structures ≤ 12 atoms",
+        int((cells["method"] == "enumerated").sum()),
+        t["enumeration"],
+    )
+    add("enumeration", "icet SQS, 64 atoms", int((cells["method"] == "sqs").sum()), t["sqs"])
+    add(
+        "enumeration",
+        "random cells",
+        int(cells["method"].str.startswith("random").sum()),
+        t["random cells"],
+    )
+    add(
+        "predictions",
+        "MEGNet on every ordered cell (13 model passes, graphs included)",
+        int(t["member predictions"]),
+        t["all predictions"],
+    )
+    add("predictions", "MF disordered cell, 2 fidelities", 2 * 6 * 101, t["disorder"])
+    out = pd.DataFrame(rows)
+    out["items/s"] = out["items"] / out["seconds"].where(out["seconds"] > 0)
+    return out
+
+
+def build_history(records: list[dict] | None = None) -> pd.DataFrame:
+    """Recorded site builds (newest last): when, cold/warm/partial, seconds, pages rendered."""
+    records = buildlog.read_log() if records is None else records
+    return pd.DataFrame(
+        [
+            {
+                "started (UTC)": r.get("started"),
+                "kind": r.get("kind"),
+                "seconds": r.get("seconds"),
+                "pages": len(r.get("pages", {})),
+                "cache entries before": r.get("cache_entries_before"),
+                "cache entries after": r.get("cache_entries_after"),
+                "CPU cores": r.get("cpus"),
+            }
+            for r in records
+        ],
+        columns=[
+            "started (UTC)",
+            "kind",
+            "seconds",
+            "pages",
+            "cache entries before",
+            "cache entries after",
+            "CPU cores",
+        ],
+    )
+
+
+def page_times(records: list[dict] | None = None) -> pd.DataFrame:
+    """Seconds per page of the latest cold and the latest warm build (one column each)."""
+    records = buildlog.read_log() if records is None else records
+    cols = {}
+    for kind in ("cold", "warm"):
+        rec = buildlog.latest(kind, records)
+        if rec:
+            cols[f"{kind} build (s)"] = pd.Series(rec["pages"], dtype=float)
+    return pd.DataFrame(cols)
+
+
+__all__ = [
+    "GOALS",
+    "build_history",
+    "checksums",
+    "environment",
+    "featurization_benchmark",
+    "page_times",
+    "stage_timings",
+]

@@ -1,0 +1,155 @@
+"""A log of site builds: how long each build and each page took, and whether it was cold or warm.
+
+``mkdocs.yml`` loads this file as a hook, so every ``mkdocs build`` appends one record to
+``build-log.json`` in the cache folder. A build is *cold* when it started with an empty cache,
+*warm* when it computed nothing new (every expensive step was a cache hit) and *partial*
+otherwise. The reproducibility page reads the log to show measured cold and warm build times.
+
+Examples:
+    >>> classify(entries_before=0, entries_after=120)
+    'cold'
+    >>> classify(entries_before=120, entries_after=120)
+    'warm'
+    >>> classify(entries_before=100, entries_after=120)
+    'partial'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+LOG_NAME = "build-log.json"
+CURRENT_NAME = "build-current.json"
+KEEP = 50
+
+_state: dict[str, Any] = {}
+
+
+def log_path() -> Path:
+    """Where the build log lives: ``build-log.json`` in the cache folder."""
+    from bandgaps.config import cache_dir
+
+    return cache_dir() / LOG_NAME
+
+
+def cache_entries(root: Path | None = None) -> int:
+    """Number of cached results (files) under the cache folder, the log itself excluded."""
+    if root is None:
+        from bandgaps.config import cache_dir
+
+        root = cache_dir()
+    return sum(
+        1
+        for dirpath, _, names in os.walk(root)
+        for name in names
+        if name not in (LOG_NAME, CURRENT_NAME) and not name.startswith(".")
+    )
+
+
+def classify(entries_before: int, entries_after: int) -> str:
+    """``cold`` (started from an empty cache), ``warm`` (nothing recomputed) or ``partial``."""
+    if entries_before == 0:
+        return "cold"
+    return "warm" if entries_after == entries_before else "partial"
+
+
+def read_log(path: Path | None = None) -> list[dict[str, Any]]:
+    """All recorded builds, oldest first (an unreadable log reads as empty)."""
+    path = path or log_path()
+    try:
+        records = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    return records if isinstance(records, list) else []
+
+
+def append_record(record: dict[str, Any], path: Path | None = None) -> None:
+    """Add one build record, keeping the newest ``KEEP`` (written atomically)."""
+    from bandgaps.files import write_json_atomic
+
+    path = path or log_path()
+    write_json_atomic(path, ([*read_log(path), record])[-KEEP:])
+
+
+def latest(kind: str, records: list[dict[str, Any]] | None = None) -> dict[str, Any] | None:
+    """The newest complete build of a kind (``cold``, ``warm``, ``partial``), or None."""
+    records = read_log() if records is None else records
+    return next((r for r in reversed(records) if r.get("kind") == kind), None)
+
+
+def read_current() -> dict[str, Any] | None:
+    """The build now running, as far as it got: its start and the pages rendered so far.
+
+    Pages are executed in their own kernels, so this is how a page learns about the build that
+    renders it. None when no build is running.
+    """
+    try:
+        return json.loads((log_path().parent / CURRENT_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_current() -> None:
+    from bandgaps.files import write_json_atomic
+
+    write_json_atomic(
+        log_path().parent / CURRENT_NAME,
+        {
+            "started": _state["started"],
+            "seconds so far": round(time.perf_counter() - _state["t0"], 1),
+            "kind so far": classify(_state["entries_before"], cache_entries()),
+            "pages": _state["pages"],
+        },
+    )
+
+
+# --- mkdocs hook events -------------------------------------------------------------------------
+
+
+def on_pre_build(config, **kwargs) -> None:
+    _state.clear()
+    _state.update(
+        t0=time.perf_counter(),
+        started=datetime.now(UTC).isoformat(timespec="seconds"),
+        entries_before=cache_entries(),
+        pages={},
+    )
+    _write_current()
+
+
+def on_pre_page(page, config, files, **kwargs):
+    _state["page_t0"] = time.perf_counter()
+    return page
+
+
+def on_page_content(html, page, config, files, **kwargs):
+    if "page_t0" in _state:
+        _state["pages"][page.file.src_uri] = round(time.perf_counter() - _state.pop("page_t0"), 2)
+        _write_current()
+    return html
+
+
+def on_post_build(config, **kwargs) -> None:
+    if "t0" not in _state:
+        return
+    after = cache_entries()
+    (log_path().parent / CURRENT_NAME).unlink(missing_ok=True)
+    append_record(
+        {
+            "started": _state["started"],
+            "seconds": round(time.perf_counter() - _state["t0"], 1),
+            "kind": classify(_state["entries_before"], after),
+            "cache_entries_before": _state["entries_before"],
+            "cache_entries_after": after,
+            "pages": _state["pages"],
+            "cpus": os.cpu_count(),
+            "machine": platform.machine(),
+            "python": platform.python_version(),
+        }
+    )

@@ -1,0 +1,396 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Discussion
+#
+# **The question.** Can a model trained on computed band gaps predict the gap of a material
+# from its formula or its structure, and does it behave sensibly where it has seen nothing:
+# across the Si₁₋ₓGeₓ alloys? The brief's expectation is simple: a model that knows Si and Ge
+# should place Si49Ge51 between them, and ideally on the measured curve.
+#
+# This page collects the results of the other pages. Every number and table below is read
+# from the same cached computations those pages run during the build (`bandgaps.analyses`),
+# none is typed in; the published figures we compare with are labelled as such.
+
+# %% tags=["hide-input"]
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from IPython.display import Markdown, display
+
+from bandgaps.analyses import composition as C
+from bandgaps.analyses import dataset
+from bandgaps.analyses import discussion as D
+from bandgaps.data import catalog
+
+plt.rcParams.update({"figure.dpi": 110, "axes.spines.top": False, "axes.spines.right": False})
+
+
+def md(text: str) -> None:
+    display(Markdown(text))
+
+
+results = D.collect()
+snapshot = catalog.load("mp-bandstructure-binaries")
+snap = dataset.summary(snapshot)
+table = dataset.composition_model_table(snapshot)
+composition_models = C.sweep_models(results.reference, results.matbench)
+verdicts = D.si_ge_verdicts(composition_models, results.sweep)
+curves = D.si_ge_curves(composition_models, results.sweep)
+exp = D.experiment_row()
+
+# %% [markdown]
+# ## The data and its limits
+
+# %% tags=["hide-input"]
+elemental = int(snapshot["composition"].map(lambda c: len(c.elements) == 1).sum())
+md(
+    f"* **Only band-structure-quality gaps.** The Materials Project snapshot holds the "
+    f"{snap['rows']:,} binary materials on which MP ran its line-mode band-structure workflow "
+    f"(within 0.01 eV/atom of the hull). Gaps taken from the uniform grids of other runs can "
+    "miss the band edges; mixing them in would teach the models a shift between two "
+    "protocols (covariate shift) rather than chemistry.\n"
+    f"* **Mostly metals.** {snap['metals']:,} of the {snap['rows']:,} rows "
+    f"({snap['metal share']:.0%}) have a PBE gap of zero. After keeping one lowest-energy "
+    f"polymorph per formula and dropping isolated-atom structures, {len(table):,} formulas "
+    "remain for the composition models.\n"
+    f"* **No elements, no Si–Ge.** Being binaries, the snapshot holds {elemental} elemental "
+    "rows and no Si–Ge compound: silicon and germanium form a continuous solid solution but "
+    "no stable ordered intermediate phase, so the database has nothing between the two.\n"
+    "* **PBE underestimates gaps.** Every training target is a PBE (GGA, or GGA+U) gap, "
+    "systematically too small; MP's ground-state Ge is a *metal*, against 0.74 eV measured "
+    "at low temperature. A model of PBE gaps reproduces these errors faithfully, so only the "
+    "models trained on measured gaps (the experimental fidelity of the multi-fidelity MEGNet) "
+    "can be expected to meet the measured Si–Ge curve."
+)
+
+# %% [markdown]
+# ## Methods in one paragraph each
+#
+# * **Composition models** ([page](composition.py)). Magpie statistics of elemental
+#   properties (matminer's featurizers, evaluated in bulk), a random forest whose σ comes from
+#   the spread of its leaves (law of total variance), and LightGBM with element fractions and σ
+#   from quantile boosters; split-conformal intervals (MAPIE) on top. Scored under the
+#   reference solution's protocol (80:20 split of the snapshot, stratified by metal) and on
+#   matbench mp_gap fold 0 (candidates chosen on `val0`, `test0` scored once).
+# * **Structure models** ([page](structure.py)). The pretrained MEGNet 2018 regressor and
+#   classifier, the multi-fidelity MEGNet ensembles (six models each, ordered and disordered)
+#   at PBE and experimental fidelity, and a MEGNet trained from scratch on the snapshot.
+# * **Si–Ge** ([composition sweep](si_ge_composition.py), [supercells](si_ge_supercells.py)).
+#   101 compositions for the composition models; for the structure models every
+#   symmetry-distinct decoration of diamond supercells up to 12 atoms (icet), SQS and random
+#   64- and 216-atom cells, and one fractionally occupied cell, all with Vegard volumes.
+#   Every curve is compared with the measured gap of Weber & Alonso (1989).
+# * **Second target** ([page](kspacing.py)). The same machinery learns the converged k-point
+#   length of JARVIS-DFT.
+
+# %% [markdown]
+# ## Results
+#
+# ### How good are the models on data like their training data?
+
+# %% tags=["hide-input"]
+comp = D.composition_benchmarks(results.reference, results.matbench)
+struct = D.structure_benchmarks(results.megnet, results.scratch)
+display(
+    comp.style.format(
+        {c: "{:.3f}" for c in ["our MAE (eV)", "published MAE (eV)"]}
+        | {"difference (eV)": "{:+.3f}"}
+    ).hide(axis="index")
+)
+display(
+    struct.style.format(
+        {"our MAE (eV)": "{:.3f}", "published MAE (eV)": "{:.2f}"}, na_rep="—"
+    ).hide(axis="index")
+)
+
+# %% tags=["hide-input"]
+fig, ax = plt.subplots(figsize=(9, 3.6))
+labels = [f"{r['benchmark']}\n{r['our model']} vs {r['published']}" for _, r in comp.iterrows()] + [
+    "MEGNet 2018 on snapshot non-metals\nvs the paper's test split"
+]
+ours = [*comp["our MAE (eV)"], struct["our MAE (eV)"].iloc[0]]
+theirs = [*comp["published MAE (eV)"], struct["published MAE (eV)"].iloc[0]]
+y = np.arange(len(labels))
+ax.barh(y - 0.2, ours, height=0.38, color="#3b6fb6", label="this study (computed at build)")
+ax.barh(y + 0.2, theirs, height=0.38, color="#bbbbbb", label="published")
+ax.set_yticks(y, labels, fontsize=7)
+ax.invert_yaxis()
+ax.set_xlabel("MAE (eV)")
+ax.legend(frameon=False, fontsize=8, loc="lower right")
+fig.tight_layout()
+plt.show()
+
+# %% tags=["hide-input"]
+ref_all = comp.iloc[0]
+ref_nm = comp.iloc[1]
+mb_rf = comp.iloc[2]
+mb_best = comp.iloc[3]
+meg = struct.iloc[0]
+scratch_row = struct[struct["model"] == "MEGNet trained here"].iloc[0]
+meg_same = struct[struct["model"] == "MEGNet 2018 (pretrained)"].iloc[0]
+md(
+    f"On the reference solution's protocol our forest scores {ref_all['our MAE (eV)']:.3f} eV on "
+    f"all test rows against its {ref_all['published MAE (eV)']:.3f} eV, and "
+    f"{ref_nm['our MAE (eV)']:.3f} eV on the non-metals against "
+    f"{ref_nm['published MAE (eV)']:.3f} eV. The first difference is mostly the data, not the "
+    f"model: our pinned snapshot is the reference query's binary subset, "
+    f"{snap['metal share']:.0%} metals, which a forest predicts as zero with little error. "
+    f"On the non-metals, where the gaps are, the two forests agree within "
+    f"{abs(ref_nm['difference (eV)']):.2f} eV although ours saw far fewer training rows.\n\n"
+    f"On matbench mp_gap, a benchmark with a fixed split, our forest reaches "
+    f"{mb_rf['our MAE (eV)']:.3f} eV on `test0` (published five-fold RF "
+    f"{mb_rf['published MAE (eV)']:.3f} eV) and the model chosen on `val0`, "
+    f"*{results.matbench.chosen}*, {mb_best['our MAE (eV)']:.3f} eV, "
+    + (
+        "below"
+        if mb_best["our MAE (eV)"] < min(comp.iloc[3:]["published MAE (eV)"])
+        else "not below"
+    )
+    + " the published composition-only networks (CrabNet "
+    f"{comp.iloc[3]['published MAE (eV)']:.3f}, "
+    f"Roost {comp.iloc[4]['published MAE (eV)']:.3f} eV). "
+    "That is one fold against five-fold "
+    "averages, so differences of a few hundredths are within fold-to-fold scatter.\n\n"
+    f"The pretrained MEGNet 2018 model scores {meg['our MAE (eV)']:.3f} eV on the snapshot's "
+    f"non-metals, better than its published {meg['published MAE (eV)']:.2f} eV because many of "
+    "these materials were in its 2018 training set; it is not an independent test. The MEGNet "
+    f"trained here from scratch on {results.scratch.sizes['train']:,} structures scores "
+    f"{scratch_row['our MAE (eV)']:.3f} eV on held-out non-metals where the 2018 model scores "
+    f"{meg_same['our MAE (eV)']:.3f} eV: graph networks need the tens of thousands of "
+    "structures the 2018 model had."
+)
+
+# %% [markdown]
+# ### What happens across Si–Ge?
+#
+# Every model's prediction for Si, Ge and the near-equiatomic alloy (Si49Ge51 for composition
+# models, the cells nearest x = 0.51 for structure models), whether the alloy falls between the
+# ends, and how far the whole curve is from experiment:
+
+# %% tags=["hide-input"]
+shown = pd.concat(
+    [
+        verdicts,
+        pd.DataFrame(
+            [
+                {
+                    "input": "measurement",
+                    "model": "experiment (Weber & Alonso 1989)",
+                    "trained on": "—",
+                    **exp,
+                    "alloy between Si and Ge": True,
+                    "MAE vs experiment (eV)": 0.0,
+                }
+            ]
+        ),
+    ],
+    ignore_index=True,
+)
+display(
+    shown.style.format(
+        {c: "{:.2f}" for c in ["Si (eV)", "Ge (eV)", "alloy (eV)", "MAE vs experiment (eV)"]}
+    ).hide(axis="index")
+)
+
+# %% tags=["hide-input"]
+xx = np.linspace(0, 1, 201)
+fig, axes = plt.subplots(1, 3, figsize=(13, 4.2), gridspec_kw={"width_ratios": [1, 1, 0.9]})
+for ax, trained, title in [
+    (axes[0], "PBE", "models of PBE gaps"),
+    (axes[1], "experiment", "models of measured gaps"),
+]:
+    sub = curves[curves["trained on"] == trained]
+    for (kind, model), c in sub.groupby(["input", "model"], sort=False):
+        style = "-" if kind == "composition" else ("--" if "ordered" in kind else ":")
+        ax.plot(c["x"], c["mean"], style, lw=1.4, label=model)
+    ax.plot(xx, C.weber_alonso_gap(xx), "k-", lw=2.2, label="experiment")
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel("x in Si$_{1-x}$Ge$_x$")
+    ax.set_ylim(bottom=0)
+    ax.legend(frameon=False, fontsize=6.5)
+axes[0].set_ylabel("band gap (eV)")
+order = verdicts.sort_values("MAE vs experiment (eV)")
+colors = {
+    "composition": "#3b6fb6",
+    "structure (ordered cells)": "#d95f02",
+    "structure (disordered cell)": "#7570b3",
+}
+axes[2].barh(
+    order["model"],
+    order["MAE vs experiment (eV)"],
+    color=[colors[k] for k in order["input"]],
+    hatch=None,
+)
+for i, (_, r) in enumerate(order.iterrows()):
+    if r["trained on"] == "experiment":
+        axes[2].text(r["MAE vs experiment (eV)"] + 0.01, i, "exp.", va="center", fontsize=7)
+axes[2].invert_yaxis()
+axes[2].tick_params(axis="y", labelsize=6.5)
+axes[2].set_xlabel("MAE vs experiment over x (eV)")
+axes[2].set_title("distance from the measured curve", fontsize=10)
+handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colors.values()]
+axes[2].legend(handles, list(colors), frameon=False, fontsize=6.5, loc="lower right")
+fig.tight_layout()
+plt.show()
+
+# %% tags=["hide-input"]
+n_between = int(verdicts["alloy between Si and Ge"].sum())
+best = verdicts.loc[verdicts["MAE vs experiment (eV)"].idxmin()]
+pbe = verdicts[verdicts["trained on"] == "PBE"]
+best_pbe = pbe.loc[pbe["MAE vs experiment (eV)"].idxmin()]
+struct_pbe = pbe[pbe["input"] != "composition"]
+expv = verdicts[verdicts["trained on"] == "experiment"]
+not_between = verdicts.loc[~verdicts["alloy between Si and Ge"], "model"].tolist()
+ge_exp = exp["Ge (eV)"]
+spread = D.arrangement_spread(results.sweep)
+pbe_spread = spread[~spread["model"].str.contains("experimental")]
+md(
+    f"**{n_between} of {len(verdicts)}** models place the alloy between their own Si and Ge"
+    + (f" (not: {', '.join(not_between)})" if not_between else "")
+    + ". The brief's minimal expectation is met by most models, but it is a weak test: "
+    "a straight line between two wrong end points passes it.\n\n"
+    f"The decisive failure is at the Ge end. Every structure model of PBE gaps predicts "
+    f"diamond Ge at {struct_pbe['Ge (eV)'].min():.2f}–{struct_pbe['Ge (eV)'].max():.2f} eV "
+    f"against {ge_exp:.2f} eV measured: they reproduce MP's metallic Ge, as a model of PBE "
+    "gaps should. Their curves therefore fall below experiment across the range, and the "
+    f"best PBE-trained curve (*{best_pbe['model']}*) is still "
+    f"{best_pbe['MAE vs experiment (eV)']:.2f} eV from it on average. "
+    "The reference solution's supercell predictions, made with the 2018 PBE model, "
+    "'badly disagree' with experiment for the same reason. "
+    + (
+        "Our enumerated, SQS and random cells show that the disagreement is not an artefact "
+        "of one cell choice: for every PBE model the spread between cells at fixed x (median "
+        + ", ".join(f"{v:.2f}" for v in pbe_spread["median spread over cells (eV)"])
+        + " eV) is smaller than the curve's offset from experiment ("
+        + ", ".join(f"{v:.2f}" for v in pbe_spread["mean offset from experiment (eV)"])
+        + " eV).\n\n"
+        if (
+            pbe_spread["median spread over cells (eV)"]
+            < pbe_spread["mean offset from experiment (eV)"]
+        ).all()
+        else "For some PBE model the spread between cells at fixed x is as large as the "
+        "offset from experiment, so the choice of cell matters as much as the model.\n\n"
+    )
+    + f"The models of measured gaps do better: the closest curve overall is "
+    f"**{best['model']}**, {best['MAE vs experiment (eV)']:.2f} eV from experiment, "
+    "which "
+    + ("meets" if best["MAE vs experiment (eV)"] <= 0.10 else "misses")
+    + " the 0.10 eV goal; at the ends it gives Si "
+    f"{best['Si (eV)']:.2f} eV and Ge {best['Ge (eV)']:.2f} eV (measured "
+    f"{exp['Si (eV)']:.2f} and {exp['Ge (eV)']:.2f} eV). "
+    + ", ".join(f"*{r['model']}* gives Si {r['Si (eV)']:.2f} eV" for _, r in expv.iterrows())
+    + ": the experimental fidelity is the right target, but its six ensemble members disagree "
+    "by several tenths of an eV (see the Structure model page), so a single number should "
+    "not be trusted beyond that.\n\n"
+    "The composition models that land near experiment (the snapshot forests) do so by accident: "
+    "their training data contain no elemental Si or Ge and few Si or Ge non-metals, so their "
+    "end points are extrapolations with σ of the same size as the gaps themselves. The "
+    "matbench models, which were shown elemental Si and Ge, follow the PBE targets and sit "
+    "below experiment like the PBE structure models. No composition model can produce the "
+    "kink near x = 0.85, where the conduction-band minimum moves from Δ to L: that is a "
+    "change of band structure that the averaged elemental properties cannot see."
+)
+
+# %% [markdown]
+# ### A second target: converged k-point length
+
+# %% tags=["hide-input"]
+kb = D.kspacing_benchmarks(results.kspacing)
+display(kb.style.format({"test MAE (Å)": "{:.2f}", "R²": "{:.3f}"}, na_rep="—").hide(axis="index"))
+ours = kb[kb["model"].str.endswith("(ours)")].set_index("model")["test MAE (Å)"]
+rf_pub = next(v["MAE"] for k, v in D.K.PUBLISHED.items() if "random forest" in k)
+md(
+    f"The same features, models and cache predict JARVIS's converged k-point length with a "
+    f"test MAE of {ours.iloc[0]:.2f} Å for the forest (the study's forest: {rf_pub:.2f} Å) and "
+    f"{ours.min():.2f} Å for the best model; the leaderboard's structure-based 9.0 Å is not "
+    "reached from composition alone. The number that matters for a DFT user is on the "
+    "[k-point page](kspacing.py): how often a predicted spacing would be too coarse, and how "
+    "many extra k-points a conformal safety margin costs."
+)
+
+# %% [markdown]
+# ## What the results mean
+
+# %% tags=["hide-input"]
+chosen = results.matbench.results[results.matbench.chosen]
+conf = C.interval_table(chosen, "test").set_index("nominal coverage")["empirical coverage"]
+published_nets = comp.iloc[3:]["published MAE (eV)"]
+jumps = curves[curves["input"] == "composition"].groupby("model", sort=False)["mean"]
+end_jump = max(abs(c.iloc[1] - c.iloc[0]) for _, c in jumps)
+exp_best = expv.loc[expv["MAE vs experiment (eV)"].idxmin()]
+md(
+    "1. **Composition models are good interpolators of PBE gaps.** On matbench the model "
+    f"chosen on `val0` scores {mb_best['our MAE (eV)']:.3f} eV, "
+    + (
+        "on par with or better than"
+        if mb_best["our MAE (eV)"] <= published_nets.max() + 0.02
+        else "worse than"
+    )
+    + f" the published composition-only networks ({published_nets.min():.3f}–"
+    f"{published_nets.max():.3f} eV). Its conformal intervals cover "
+    + ", ".join(f"{conf[level]:.0%} (nominal {level:.0%})" for level in conf.index)
+    + " of `test0`: calibrated, on data like the training data.\n"
+    "2. **They are not extrapolators.** Across Si–Ge their curves are nearly linear, jump by "
+    f"up to {end_jump:.2f} eV between x = 0 and 0.01, and end wherever the Si and Ge rows of "
+    "their training set (or their absence) put them.\n"
+    "3. **A model can only be as right as its targets.** Structure models of PBE gaps put "
+    f"diamond Ge at {struct_pbe['Ge (eV)'].min():.2f}–{struct_pbe['Ge (eV)'].max():.2f} eV, "
+    "as PBE does; checking them against experiment measures PBE as much as the model. "
+    f"Training on measured gaps moves the curve to {exp_best['MAE vs experiment (eV)']:.2f} eV "
+    f"from experiment ({exp_best['model']}), at the price of a large ensemble spread.\n"
+    "4. **The arrangement of atoms matters less than the target.** At fixed composition the "
+    "predictions of different Si/Ge arrangements spread by "
+    f"{spread['median spread over cells (eV)'].min():.2f}–"
+    f"{spread['median spread over cells (eV)'].max():.2f} eV (median over x; at most "
+    f"{spread['largest spread over cells (eV)'].max():.2f} eV), while switching the training "
+    "target from PBE to experiment moves the Ge end by "
+    f"{abs(expv['Ge (eV)'].max() - struct_pbe['Ge (eV)'].min()):.2f} eV."
+)
+
+# %% [markdown]
+# ## Further work
+#
+# * Train on the full band-structure query (all compositions, `bandgaps data fetch
+#   --any-composition`) and repeat both protocols; the snapshot here is the binary subset.
+# * Train MEGNet from scratch at full scale on a GPU (recipe on the Structure model page) and
+#   with the experimental gaps as a second fidelity, and check the ensemble spread on Si–Ge.
+# * Add a hybrid-functional (HSE) or GW reference for a few Si–Ge SQS cells to separate the
+#   model's error from the functional's.
+# * Use the conformal intervals to flag out-of-distribution inputs (wide intervals) in the CLI.
+#
+# ## References
+#
+# * L. Ward, A. Agrawal, A. Choudhary, C. Wolverton, *A general-purpose machine learning
+#   framework for predicting properties of inorganic materials*, npj Comput. Mater. 2, 16028
+#   (2016) — Magpie features.
+# * C. Chen, W. Ye, Y. Zuo, C. Zheng, S. P. Ong, *Graph networks as a universal machine
+#   learning framework for molecules and crystals*, Chem. Mater. 31, 3564 (2019) — MEGNet.
+# * C. Chen, Y. Zuo, W. Ye, X. Li, S. P. Ong, *Learning properties of ordered and disordered
+#   materials from multi-fidelity data*, Nat. Comput. Sci. 1, 46 (2021).
+# * A. Dunn, Q. Wang, A. Ganose, D. Dopp, A. Jain, *Benchmarking materials property prediction
+#   methods: the Matbench test set and Automatminer reference algorithm*, npj Comput. Mater. 6,
+#   138 (2020).
+# * A. Y.-T. Wang, R. J. Murdock, S. K. Kauwe, A. O. Oliynyk, A. Gurlo, J. Brgoch, O. Isayev,
+#   T. D. Sparks, *Compositionally restricted attention-based network for materials property
+#   predictions* (CrabNet), npj Comput. Mater. 7, 77 (2021); R. E. A. Goodall, A. A. Lee,
+#   *Predicting materials properties without crystal structure* (Roost), Nat. Commun. 11, 6280
+#   (2020).
+# * J. Weber, M. I. Alonso, *Near-band-gap photoluminescence of Si-Ge alloys*, Phys. Rev. B 40,
+#   5683 (1989).
+# * A. Jain *et al.*, *The Materials Project*, APL Mater. 1, 011002 (2013); K. Choudhary *et
+#   al.*, *The joint automated repository for various integrated simulations (JARVIS)*, npj
+#   Comput. Mater. 6, 173 (2020).
+# * M. Ångqvist *et al.*, *ICET — a Python library for constructing and sampling alloy cluster
+#   expansions*, Adv. Theory Simul. 2, 1900015 (2019); A. Zunger, S.-H. Wei, L. G. Ferreira,
+#   J. E. Bernard, *Special quasirandom structures*, Phys. Rev. Lett. 65, 353 (1990).
