@@ -80,7 +80,7 @@ display(pd.DataFrame(rows).set_index(["feature set", "matminer featurizer"]))
 # ## Protocol 1: the reference solution's
 #
 # The cleaned MP band-structure table (one lowest-energy polymorph per formula, no isolated
-# atoms; see [Data](data.py)), split 80:20 stratified by metal / non-metal with a fixed seed.
+# atoms; see [Data](../data/)), split 80:20 stratified by metal / non-metal with a fixed seed.
 # One forest is trained on all training rows, one on the non-metal rows only, and each is
 # scored on all test rows and on the non-metal test rows.
 
@@ -146,7 +146,7 @@ plt.show()
 # regression-only model on this target, and the reason the non-metal forest exists: it is the
 # model to use once a material is known to have a gap.
 #
-# ## Protocol 2: matbench `mp_gap`
+# ## Protocol 2: matbench mp_gap
 #
 # The published benchmark: 106,113 MP PBE gaps, composition only, five folds. We use fold 0
 # of the CrabNet split pinned in `../shared`: fit on `train0`, make every choice on `val0`,

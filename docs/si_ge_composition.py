@@ -15,7 +15,7 @@
 #
 # The brief's test case: a model that has seen Si and Ge compounds should place the gap of
 # the Si₁₋ₓGeₓ alloy — Si49Ge51 in particular — between those of Si and Ge. Here every
-# composition model of the [composition page](composition.py) predicts the gap on 101 values
+# composition model of the [composition page](../composition/) predicts the gap on 101 values
 # of x from 0 to 1, and the curves are set against the measured alloy gap of Weber & Alonso,
 # Phys. Rev. B 40, 5683 (1989): Eg = 1.155 − 0.43x + 0.206x² eV for x < 0.85 (Si-like
 # conduction band) and 2.010 − 1.270x eV for x ≥ 0.85 (Ge-like).
