@@ -45,7 +45,7 @@ def md(text: str) -> None:
 
 # %% tags=["hide-input"]
 env = R.environment()
-display(env.set_index("component").T)
+display(env.style.hide(axis="index"))
 
 # %% [markdown]
 # ## Data and weights
@@ -144,7 +144,8 @@ for kind, goal in R.GOALS.items():
         verdict = "within" if rec["seconds"] <= goal else "over"
         lines.append(
             f"* Latest **{kind}** build: **{rec['seconds'] / 60:.1f} min** "
-            f"({rec['seconds']:.0f} s, {rec['started']} UTC, {rec['cpus']} cores), "
+            f"({rec['seconds']:.0f} s, started {rec['started'][:16].replace('T', ' ')} UTC, "
+            f"{rec['cpus']} cores), "
             f"{verdict} the {goal / 60:.0f}-minute goal."
         )
 if current:

@@ -298,10 +298,9 @@ def reference_protocol(
 
     Scored on all test rows and on the non-metal test rows, as the reference solution did.
     """
-    from bandgaps.analyses.dataset import composition_model_table
-    from bandgaps.data import catalog
+    from bandgaps.analyses.dataset import snapshot_composition_table
 
-    table = composition_model_table(catalog.load("mp-bandstructure-binaries", use_cache=use_cache))
+    table = snapshot_composition_table(use_cache=use_cache)
     train, test = metal_stratified_split(table)
     train = _subsample(train, max_train)
     sets = _side_sets({"test": (list(test["formula"]), test["band_gap"].to_numpy())})

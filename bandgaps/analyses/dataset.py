@@ -62,3 +62,21 @@ def composition_model_table(df: pd.DataFrame) -> pd.DataFrame:
     polymorph (the lowest in energy above hull) per formula. The rules' effect is recorded in
     ``attrs["cleaning"]`` (see ``bandgaps.data.cleaning.cleaning_report``)."""
     return keep_lowest_energy_polymorph(drop_isolated_atoms(df))
+
+
+def snapshot_composition_table(
+    name: str = "mp-bandstructure-binaries", use_cache: bool = True
+) -> pd.DataFrame:
+    """``composition_model_table`` of a catalog snapshot without its structures, cached by the
+    snapshot's checksum (composition models need no structures, and unpickling thousands of
+    them costs seconds on every page)."""
+    from bandgaps.cache import cached
+    from bandgaps.data import catalog
+
+    def compute() -> pd.DataFrame:
+        table = composition_model_table(catalog.load(name, use_cache=use_cache))
+        return table.drop(columns=["structure"], errors="ignore")
+
+    catalog.verify(name)
+    key = {"snapshot": catalog.get(name).sha256, "rules": "composition_model_table"}
+    return cached("composition-table", key, compute, enabled=use_cache)

@@ -22,12 +22,23 @@ from bandgaps.models.megnet_training import structures_digest
 PUBLISHED = {"MEGNet 2018 band-gap model (paper, MP 2018 test split)": 0.33}
 
 
+SNAPSHOT = "mp-bandstructure-binaries"
+
+
+def _snapshot_sha() -> str:
+    """Checksum of the verified MP snapshot: the cache key, without unpickling structures."""
+    from bandgaps.data import catalog
+
+    catalog.verify(SNAPSHOT)
+    return catalog.get(SNAPSHOT).sha256
+
+
 def structure_table(use_cache: bool = True) -> pd.DataFrame:
     """The MP snapshot for structure models: every polymorph kept, isolated-atom cells dropped."""
     from bandgaps.data import catalog
     from bandgaps.data.cleaning import drop_isolated_atoms
 
-    mp = catalog.load("mp-bandstructure-binaries", use_cache=use_cache)
+    mp = catalog.load(SNAPSHOT, use_cache=use_cache)
     out = drop_isolated_atoms(mp)
     out.attrs["sha256"] = mp.attrs["sha256"]
     return out
@@ -36,10 +47,10 @@ def structure_table(use_cache: bool = True) -> pd.DataFrame:
 def pretrained_on_snapshot(use_cache: bool = True) -> pd.DataFrame:
     """2018 regressor and classifier predictions for every structure of the MP snapshot
     (structures with isolated atoms dropped: a graph needs neighbours)."""
-    mp = structure_table(use_cache)
-    structures = list(mp["structure"])
 
     def compute() -> pd.DataFrame:
+        mp = structure_table(use_cache)
+        structures = list(mp["structure"])
         reg = PretrainedEnsemble("megnet-2018")
         clf = PretrainedEnsemble("megnet-2018-classifier")
         t0 = time.perf_counter()
@@ -64,7 +75,7 @@ def pretrained_on_snapshot(use_cache: bool = True) -> pd.DataFrame:
         out.attrs["seconds"] = {"regressor": t_reg, "classifier": t_clf}
         return out
 
-    key = {"snapshot": mp.attrs["sha256"], "models": ["megnet-2018", "megnet-2018-classifier"]}
+    key = {"snapshot": _snapshot_sha(), "models": ["megnet-2018", "megnet-2018-classifier"]}
     return cached("megnet-snapshot", key, compute, enabled=use_cache)
 
 
@@ -122,16 +133,17 @@ def train_from_scratch(
     """Train MEGNet on the snapshot's non-metals (80:10:10 split, seed 42), score test rows."""
     from bandgaps.models.megnet_training import MEGNetRegressor
 
-    mp = structure_table(use_cache)
-    nm = mp[mp["band_gap"] > 0].sample(frac=1.0, random_state=SEED)
-    if max_rows is not None:
-        nm = nm.iloc[:max_rows]
-    n = len(nm)
-    n_test = n_val = max(1, n // 10)
-    test, val, train = nm.iloc[:n_test], nm.iloc[n_test : n_test + n_val], nm.iloc[n_test + n_val :]
     settings = {"epochs": epochs, "patience": patience, "seed": SEED, **params}
 
     def compute() -> TrainingRun:
+        mp = structure_table(use_cache)
+        nm = mp[mp["band_gap"] > 0].sample(frac=1.0, random_state=SEED)
+        if max_rows is not None:
+            nm = nm.iloc[:max_rows]
+        n_test = n_val = max(1, len(nm) // 10)
+        test = nm.iloc[:n_test]
+        val = nm.iloc[n_test : n_test + n_val]
+        train = nm.iloc[n_test + n_val :]
         model = MEGNetRegressor(**settings)
         t0 = time.perf_counter()
         model.graphs(list(train["structure"]))
@@ -173,7 +185,7 @@ def train_from_scratch(
             best_epoch=model.best_epoch_,
         )
 
-    key = {"snapshot": mp.attrs["sha256"], "n": n, "settings": settings, "v": 1}
+    key = {"snapshot": _snapshot_sha(), "max_rows": max_rows, "settings": settings, "v": 2}
     return cached("megnet-training", key, compute, enabled=use_cache)
 
 
