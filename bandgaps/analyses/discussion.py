@@ -131,24 +131,15 @@ def _at(curve: pd.DataFrame, x: float) -> float:
 def si_ge_curves(composition: dict[str, C.FitResult], sweep: S.SupercellSweep) -> pd.DataFrame:
     """Every model's predicted gap against x, as one long table (input, model, x, mean).
 
-    Ordered-cell curves average all cells at each x (weighted by their number); the
-    disordered cell and the composition models give one value per x.
+    Ordered-cell curves average all cells at each x; the disordered cell and the composition
+    models give one value per x.
     """
     frames = [C.sweep_frame(composition)[["model", "x", "mean"]].assign(input="composition")]
-    stats = S.sweep_statistics(sweep)
-    for model, grp in stats.groupby("model", sort=False):
-        curve = (
-            grp.groupby("x")
-            .apply(lambda g: np.average(g["mean"], weights=g["count"]), include_groups=False)
-            .rename("mean")
-            .reset_index()
-        )
-        frames.append(curve.assign(model=model, input="structure (ordered cells)"))
+    frames.append(S.ordered_curves(sweep).assign(input="structure (ordered cells)"))
     for fid, grp in sweep.disorder.groupby("fidelity", sort=False):
         frames.append(
             grp[["x", "mean"]].assign(
-                model=f"MF MEGNet disordered cell, {fid} fidelity",
-                input="structure (disordered cell)",
+                model=S.disorder_label(fid), input="structure (disordered cell)"
             )
         )
     out = pd.concat(frames, ignore_index=True)[["input", "model", "x", "mean"]]

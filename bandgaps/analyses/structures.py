@@ -311,21 +311,30 @@ def sweep_statistics(sweep: SupercellSweep) -> pd.DataFrame:
     return out
 
 
+def ordered_curves(sweep: SupercellSweep) -> pd.DataFrame:
+    """Each model's mean prediction over all ordered cells at each x (model, x, mean)."""
+    long = sweep_long(sweep)
+    long["x"] = long["x"].round(3)
+    return long.groupby(["model", "x"], sort=False)["mean"].mean().reset_index()
+
+
+def disorder_label(fidelity: str) -> str:
+    """Name of the disordered-cell curve at one fidelity, as tables and plots show it."""
+    return f"MF MEGNet disordered cell, {fidelity} fidelity"
+
+
 def sweep_mae(sweep: SupercellSweep) -> pd.DataFrame:
     """MAE of each model's mean curve (averaged over all ordered cells at each x, and over the
     disordered-cell curve) against the experimental curve."""
-    stats = sweep_statistics(sweep)
+    cells = sweep_long(sweep).groupby("model", sort=False).size()
     rows = []
-    for model, grp in stats.groupby("model", sort=False):
-        per_x = grp.groupby("x").apply(
-            lambda g: np.average(g["mean"], weights=g["count"]), include_groups=False
-        )
-        err = np.abs(per_x.to_numpy() - weber_alonso_gap(per_x.index.to_numpy()))
+    for model, curve in ordered_curves(sweep).groupby("model", sort=False):
+        err = np.abs(curve["mean"].to_numpy() - weber_alonso_gap(curve["x"].to_numpy()))
         rows.append(
             {
                 "model": model,
-                "cells": int(grp["count"].sum()),
-                "x values": len(per_x),
+                "cells": int(cells[model]),
+                "x values": len(curve),
                 "MAE vs experiment (eV)": float(err.mean()),
             }
         )
@@ -333,7 +342,7 @@ def sweep_mae(sweep: SupercellSweep) -> pd.DataFrame:
         err = np.abs(grp["mean"].to_numpy() - weber_alonso_gap(grp["x"].to_numpy()))
         rows.append(
             {
-                "model": f"MF MEGNet disordered cell, {fid} fidelity",
+                "model": disorder_label(fid),
                 "cells": len(grp),
                 "x values": len(grp),
                 "MAE vs experiment (eV)": float(err.mean()),
