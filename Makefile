@@ -48,7 +48,7 @@ test: setup chromium
 	BANDGAPS_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest
 
 test-quick: setup
-	$(BIN)/python -m pytest -m "not site"
+	$(BIN)/python -m pytest -m "not site and not slow"
 
 lint: setup
 	$(BIN)/ruff check .

@@ -1,16 +1,22 @@
 """A small on-disk cache for expensive results, keyed by everything that determines them.
 
-Keys are JSON-serialisable descriptions of the inputs (snapshot checksums, parameters, code
-version); the value is pickled. A changed input gives a new key, so stale results are never
-returned. Writes are atomic, so an interrupted build leaves no half-written entry.
+A key joins three things: the caller's JSON-serialisable description of the inputs (parameters,
+and the sha256 of every file the result reads: snapshots, weights); the versions of the
+libraries that compute results; and a hash of this package's own source. Change a default
+anywhere in ``bandgaps``, upgrade scikit-learn, or swap a weight file, and every key changes, so
+a warm build never serves a number the current code would not compute. Values are pickled in
+the user's own cache folder (never exchanged: model files use their own format). Writes are
+atomic, so an interrupted build leaves no half-written entry.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import pickle
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from bandgaps.config import cache_dir
@@ -18,12 +24,58 @@ from bandgaps.files import atomic_path
 
 T = TypeVar("T")
 
-#: Bump when a cached computation changes meaning without its inputs changing.
-CACHE_VERSION = 1
+#: Bump when a cached computation changes meaning without its inputs or code changing.
+CACHE_VERSION = 2
+
+#: Libraries whose results enter cached values (fits, features, graphs, cells).
+KEYED_LIBRARIES = (
+    "numpy",
+    "scipy",
+    "pandas",
+    "scikit-learn",
+    "lightgbm",
+    "mapie",
+    "pymatgen",
+    "matminer",
+    "icet",
+    "tensorflow-cpu",
+    "keras",
+    "megnet",
+)
+
+
+def _package_dir() -> Path:
+    return Path(__file__).resolve().parent
+
+
+@functools.cache
+def code_fingerprint() -> dict[str, Any]:
+    """What the code that computes cached results is: library versions and a sha256 over every
+    source and data file of the ``bandgaps`` package (computed once per process).
+
+    Examples:
+        >>> fp = code_fingerprint()
+        >>> sorted(fp), len(fp["source"])
+        (['libraries', 'source'], 64)
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    digest = hashlib.sha256()
+    root = _package_dir()
+    for path in sorted(p for p in root.rglob("*") if p.suffix in {".py", ".yaml"}):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    libraries = {}
+    for name in KEYED_LIBRARIES:
+        try:
+            libraries[name] = version(name)
+        except PackageNotFoundError:
+            libraries[name] = None
+    return {"source": digest.hexdigest(), "libraries": libraries}
 
 
 def cache_key(namespace: str, key: dict[str, Any]) -> str:
-    """Stable hex digest of a namespace and a JSON-able key.
+    """Stable hex digest of a namespace, a JSON-able key and the code fingerprint.
 
     Examples:
         >>> cache_key("demo", {"a": 1}) == cache_key("demo", {"a": 1})
@@ -32,7 +84,9 @@ def cache_key(namespace: str, key: dict[str, Any]) -> str:
         False
     """
     payload = json.dumps(
-        {"ns": namespace, "v": CACHE_VERSION, "key": key}, sort_keys=True, default=str
+        {"ns": namespace, "v": CACHE_VERSION, "code": code_fingerprint(), "key": key},
+        sort_keys=True,
+        default=str,
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
 

@@ -57,11 +57,11 @@ def data_info(
     name: Annotated[str, typer.Argument(help="catalog name or a fetched .json.gz")],
 ) -> None:
     """Rows, columns, checksum and provenance of one data set (checksum verified)."""
-    from bandgaps.data import catalog
+    from bandgaps.data import catalog, tables
 
-    if name not in catalog.CATALOG and Path(name).is_file():
-        frame = catalog.load_snapshot_file(name)
-        prov = frame.attrs["provenance"]
+    if tables.source_kind(name) != "catalog":
+        frame = tables.load_table(name)
+        prov = frame.attrs.get("provenance", {})
         fields = {
             "file": str(Path(name).resolve()),
             "sha256": frame.attrs["sha256"],
@@ -84,7 +84,7 @@ def data_info(
     if entry.kind == catalog.MODEL:
         fields["files"] = ", ".join(rel for rel, _ in entry.files)
     else:
-        frame = catalog.load(name)
+        frame = tables.load_table(name)
         fields["rows"] = f"{len(frame):,}"
         described = {c.name: c for c in entry.columns}
         fields["columns"] = "; ".join(
@@ -193,7 +193,10 @@ def data_fetch(
 @app.command("train")
 def train_cmd(
     data: Annotated[
-        str, typer.Option(help="catalog name, fetched .json.gz snapshot, or CSV with 'formula'")
+        str,
+        typer.Option(
+            help="catalog name, fetched .json.gz snapshot, or CSV/Parquet with a 'formula' column"
+        ),
     ],
     out_file: Annotated[Path, typer.Option("--out", help="model file to write")],
     target: Annotated[
@@ -211,9 +214,10 @@ def train_cmd(
     seed: Annotated[int, typer.Option(help="random seed")] = 42,
 ) -> None:
     """Train a composition model for any numeric target and write it to a model file."""
-    from bandgaps.models.training import read_training_table, train_to_file
+    from bandgaps.data.tables import training_table
+    from bandgaps.models.training import train_to_file
 
-    table = read_training_table(data, target)
+    table = training_table(data, target)
     params = {} if n_estimators is None else {"n_estimators": n_estimators}
     out.print(
         f"training {model} on {len(table.y):,} rows of {data} → {table.target} "

@@ -15,6 +15,10 @@ from pathlib import Path
 
 from bandgaps.errors import SnapshotError
 
+#: One seed for every random choice of the study (splits, models, cells), so a rebuild gives
+#: the same numbers.
+SEED = 42
+
 SHARED_ENV = "BANDGAPS_SHARED"
 CACHE_ENV = "BANDGAPS_CACHE"
 PROGRESS_ENV = "BANDGAPS_PROGRESS"

@@ -1,10 +1,39 @@
-"""Figures shared by several site pages (parity, calibration); matplotlib only."""
+"""The site's figure style and the figures shared by several pages; matplotlib only.
+
+``use_page_style()`` is the one page style: every page calls it first. Figures are drawn at
+the content width of the site (about 9 in at 1280 px) with fonts that stay legible there
+(≥ 10 px as rendered), and saved sharp enough for a high-density screen.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 COLORS = {"metal": "#d95f02", "non-metal": "#3b6fb6", "accent": "#7570b3", "exp": "k"}
+
+#: Width (inches) of a full-width figure: the content column of the site.
+PAGE_WIDTH = 9.0
+
+PAGE_STYLE = {
+    "figure.dpi": 110,
+    "savefig.dpi": 110,
+    "figure.figsize": (PAGE_WIDTH, 4.2),
+    "font.size": 11,
+    "axes.titlesize": 12,
+    "axes.labelsize": 11,
+    "xtick.labelsize": 10,
+    "ytick.labelsize": 10,
+    "legend.fontsize": 10,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
+
+
+def use_page_style() -> None:
+    """Apply the site's figure style (sizes, fonts, spines) to matplotlib and pandas tables."""
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update(PAGE_STYLE)
 
 
 def parity(ax, y, pred, *, groups=None, label: str = "eV", title: str | None = None, s=6):
@@ -39,7 +68,7 @@ def parity(ax, y, pred, *, groups=None, label: str = "eV", title: str | None = N
     ax.set_xlabel(f"true ({label})")
     ax.set_ylabel(f"predicted ({label})")
     if title:
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title)
     return ax
 
 
@@ -53,7 +82,7 @@ def calibration(ax, curves: dict, title: str | None = None):
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_aspect("equal")
-    ax.legend(frameon=False, fontsize=8, loc="upper left")
+    ax.legend(frameon=False, fontsize="small", loc="upper left")
     if title:
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title)
     return ax

@@ -29,7 +29,7 @@ from bandgaps import plots
 from bandgaps.analyses import composition as C
 from bandgaps.features.composition import CompositionFeatures, get_feature_set
 
-plt.rcParams.update({"figure.dpi": 110, "axes.spines.top": False, "axes.spines.right": False})
+plots.use_page_style()
 
 
 def md(text: str) -> None:
@@ -80,7 +80,7 @@ display(pd.DataFrame(rows).set_index(["feature set", "matminer featurizer"]))
 # ## Protocol 1: the reference solution's
 #
 # The cleaned MP band-structure table (one lowest-energy polymorph per formula, no isolated
-# atoms; see [Data](../data/)), split 80:20 stratified by metal / non-metal with a fixed seed.
+# atoms; see [Data](data.html)), split 80:20 stratified by metal / non-metal with a fixed seed.
 # One forest is trained on all training rows, one on the non-metal rows only, and each is
 # scored on all test rows and on the non-metal test rows.
 
@@ -127,7 +127,7 @@ test = ref.results["all"].frame("test")
 nm = ref.results["non-metal"].frame("test")
 is_nm = (test["target"] > 0).to_numpy()
 groups = np.where(is_nm, "non-metal", "metal")
-fig, axes = plt.subplots(1, 2, figsize=(10, 4.6))
+fig, axes = plt.subplots(1, 2, figsize=(plots.PAGE_WIDTH, 4.6))
 plots.parity(
     axes[0], test["target"], test["mean"], groups=groups, title="forest trained on all rows"
 )
@@ -199,7 +199,7 @@ md(
 )
 
 # %% tags=["hide-input"]
-fig, axes = plt.subplots(1, 2, figsize=(10, 4.6))
+fig, axes = plt.subplots(1, 2, figsize=(plots.PAGE_WIDTH, 4.6))
 for ax, label in zip(axes, [rf_label, mb.chosen], strict=True):
     t = mb.results[label].frame("test")
     grp = np.where(t["target"] > 0, "non-metal", "metal")

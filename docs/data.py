@@ -25,13 +25,15 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from bandgaps.analyses.dataset import composition_model_table, element_counts, is_metal, summary
+from bandgaps import plots
+from bandgaps.analyses.dataset import element_counts, is_metal, summary
 from bandgaps.data import catalog
 from bandgaps.data.cleaning import cleaning_report, dropped_rows
+from bandgaps.data.tables import composition_model_table, load_table
 
-plt.rcParams.update({"figure.dpi": 110, "axes.spines.top": False, "axes.spines.right": False})
+plots.use_page_style()
 entry = catalog.get("mp-bandstructure-binaries")
-mp = catalog.load(entry.name)
+mp = load_table(entry.name)
 stats = summary(mp)
 
 # %% tags=["hide-input"]
@@ -62,7 +64,9 @@ display(
 # %% tags=["hide-input"]
 metal = is_metal(mp)
 gaps = mp.loc[~metal, "band_gap"]
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw={"width_ratios": [1, 3]})
+fig, axes = plt.subplots(
+    1, 2, figsize=(plots.PAGE_WIDTH, 3.6), gridspec_kw={"width_ratios": [1, 3]}
+)
 axes[0].bar(
     ["metal\n(gap = 0)", "non-metal"], [metal.sum(), (~metal).sum()], color=["#8c8c8c", "#3b6fb6"]
 )
@@ -101,17 +105,17 @@ ax = periodic_table_heatmap(
     cbar_label="materials containing the element",
     cmap="viridis",
     value_format="%d",
-    value_fontsize=7,
+    value_fontsize=9,
     symbol_fontsize=9,
     max_row=9,
     pymatviz=False,
 )
-ax.figure.set_size_inches(12, 6.5)
+ax.figure.set_size_inches(plots.PAGE_WIDTH, 5.2)
 plt.show()
 
 # %% tags=["hide-input"]
 top = counts.head(25)
-fig, ax = plt.subplots(figsize=(10, 3.2))
+fig, ax = plt.subplots(figsize=(plots.PAGE_WIDTH, 3.2))
 ax.bar(top.index, top.values, color="#3b6fb6")
 ax.set_ylabel("materials")
 ax.set_title(f"The 25 most frequent of {len(counts)} elements")

@@ -23,13 +23,13 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from bandgaps import buildlog
-from bandgaps.analyses import composition as C
+from bandgaps import buildlog, plots
 from bandgaps.analyses import discussion as D
 from bandgaps.analyses import reproducibility as R
-from bandgaps.data import catalog
+from bandgaps.config import SEED
+from bandgaps.data.tables import load_table
 
-plt.rcParams.update({"figure.dpi": 110, "axes.spines.top": False, "axes.spines.right": False})
+plots.use_page_style()
 
 
 def md(text: str) -> None:
@@ -69,25 +69,27 @@ md(
 # %% [markdown]
 # ## Seeds
 #
-# One seed, `bandgaps.analyses.composition.SEED`, fixes every random choice: the train/test
+# One seed, `bandgaps.config.SEED`, fixes every random choice: the train/test
 # splits, the forests' bootstraps, LightGBM's bagging and feature sampling, the order of
 # MEGNet's training data and its weight initialisation, the SQS Monte Carlo and the random
 # Si–Ge cells. A rebuild therefore gives the same numbers on the same library versions.
 # LightGBM and TensorFlow can differ in the last digits across CPUs and thread counts.
 
 # %% tags=["hide-input"]
-md(f"The seed in this build: **{C.SEED}**.")
+md(f"The seed in this build: **{SEED}**.")
 
 # %% [markdown]
 # ## Time per stage
 #
 # How long each expensive step took when it was computed. Results are cached on disk, keyed by
-# their inputs (data checksums, parameters, code version), so a warm build reads them back and
-# these are the times of the build that first computed them. Featurization is timed afresh
-# in every build.
+# everything that determines them: the sha256 of every file they read (snapshots and MEGNet
+# weights), their parameters, the versions of the libraries that compute them and a hash of the
+# `bandgaps` source (`bandgaps.cache.code_fingerprint`). A warm build reads them back, so these
+# are the times of the build that first computed them; change any of those and the next build
+# recomputes. Featurization is timed afresh in every build.
 
 # %% tags=["hide-input"]
-bench = R.featurization_benchmark(catalog.load("matbench-mp-gap-test")["formula"])
+bench = R.featurization_benchmark(load_table("matbench-mp-gap-test")["formula"])
 display(
     bench.drop(columns="feature set")
     .style.format({"seconds": "{:.2f}", "formulas/s": "{:,.0f}"})
@@ -117,9 +119,8 @@ ax.barh(stages["what"], stages["seconds"], color=[colors[s] for s in stages["sta
 ax.invert_yaxis()
 ax.set_xscale("log")
 ax.set_xlabel("seconds (log scale)")
-ax.tick_params(axis="y", labelsize=7)
 handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colors.values()]
-ax.legend(handles, list(colors), frameon=False, fontsize=8, loc="lower right")
+ax.legend(handles, list(colors), frameon=False, fontsize="small", loc="lower right")
 fig.tight_layout()
 plt.show()
 
@@ -174,10 +175,10 @@ if len(pages):
     h = 0.8 / len(pages.columns)
     for k, col in enumerate(pages.columns):
         ax.barh(y + k * h, pages[col], height=h, label=col)
-    ax.set_yticks(y + h * (len(pages.columns) - 1) / 2, pages.index, fontsize=8)
+    ax.set_yticks(y + h * (len(pages.columns) - 1) / 2, pages.index)
     ax.invert_yaxis()
     ax.set_xlabel("seconds to execute and render the page")
-    ax.legend(frameon=False, fontsize=8)
+    ax.legend(frameon=False)
     fig.tight_layout()
     plt.show()
 
@@ -214,26 +215,7 @@ if len(pages):
 # ## Training MEGNet at full scale on a GPU
 #
 # The Structure model page trains a small MEGNet on the snapshot's non-metals in a few minutes
-# of CPU. The full-scale run uses the same estimator on a machine with a CUDA GPU:
-#
-# ```bash
-# pip install -e . "tensorflow[and-cuda]==2.15.1"   # Keras 2, as megnet 1.3.2 needs
-# MP_API_KEY=<key> bandgaps data fetch --any-composition
-# ```
-#
-# ```python
-# from bandgaps.data import load
-# from bandgaps.data.cleaning import drop_isolated_atoms
-# from bandgaps.models.megnet_training import MEGNetRegressor
-#
-# table = drop_isolated_atoms(load("data/<file>.json.gz"))
-# nonmetals = table[table["band_gap"] > 0].sample(frac=1.0, random_state=42)
-# n = len(nonmetals) // 10
-# test, val, train = nonmetals[:n], nonmetals[n:2 * n], nonmetals[2 * n:]
-# model = MEGNetRegressor(epochs=1000, patience=200, batch_size=128)
-# model.fit(list(train["structure"]), train["band_gap"],
-#           validation=(list(val["structure"]), val["band_gap"]))
-# model.save("megnet-gap-full")
-# ```
-#
+# of CPU; the same estimator trains at full scale on a machine with a CUDA GPU
+# (`pip install -e . "tensorflow[and-cuda]==2.15.1"`, Keras 2 as megnet 1.3.2 needs). The recipe
+# is on the [Structure model page](structure.html#full-scale-training-on-a-gpu-machine).
 # Graphs are cached on disk keyed by the structures, so a second run starts training at once.

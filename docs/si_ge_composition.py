@@ -15,7 +15,7 @@
 #
 # The brief's test case: a model that has seen Si and Ge compounds should place the gap of
 # the Si₁₋ₓGeₓ alloy — Si49Ge51 in particular — between those of Si and Ge. Here every
-# composition model of the [composition page](../composition/) predicts the gap on 101 values
+# composition model of the [composition page](composition.html) predicts the gap on 101 values
 # of x from 0 to 1, and the curves are set against the measured alloy gap of Weber & Alonso,
 # Phys. Rev. B 40, 5683 (1989): Eg = 1.155 − 0.43x + 0.206x² eV for x < 0.85 (Si-like
 # conduction band) and 2.010 − 1.270x eV for x ≥ 0.85 (Ge-like).
@@ -31,9 +31,13 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
+from bandgaps import plots
 from bandgaps.analyses import composition as C
+from bandgaps.analyses import discussion as D
+from bandgaps.analyses import si_ge
+from bandgaps.data.tables import load_table
 
-plt.rcParams.update({"figure.dpi": 110, "axes.spines.top": False, "axes.spines.right": False})
+plots.use_page_style()
 
 
 def md(text: str) -> None:
@@ -47,12 +51,13 @@ sweep = C.sweep_frame(models)
 summary = C.sweep_summary(models)
 
 # %% tags=["hide-input"]
-fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
-groups = [list(models)[:2], list(models)[2:]]
-titles = ["trained on the MP band-structure snapshot", "trained on matbench mp_gap train0"]
+fig, axes = plt.subplots(1, 2, figsize=(plots.PAGE_WIDTH, 4.2), sharey=True)
+data_sets = list(dict.fromkeys(m.training_data for m in models))
+groups = [[m.label for m in models if m.training_data == d] for d in data_sets]
+titles = [f"trained on {d}" for d in data_sets]
 for ax, names, title in zip(axes, groups, titles, strict=True):
     x = sweep.loc[sweep["model"] == names[0], "x"]
-    ax.plot(x, C.weber_alonso_gap(x), "k-", lw=2, label="experiment (Weber & Alonso)")
+    ax.plot(x, si_ge.weber_alonso_gap(x), "k-", lw=2, label="experiment (Weber & Alonso)")
     for name in names:
         s = sweep[sweep["model"] == name]
         line = ax.plot(s["x"], s["mean"], lw=1.5, label=name)[0]
@@ -60,8 +65,8 @@ for ax, names, title in zip(axes, groups, titles, strict=True):
             s["x"], s["mean"] - s["std"], s["mean"] + s["std"], color=line.get_color(), alpha=0.15
         )
     ax.set_xlabel("x in Si$_{1-x}$Ge$_x$")
-    ax.set_title(title, fontsize=10)
-    ax.legend(frameon=False, fontsize=8)
+    ax.set_title(title)
+    ax.legend(frameon=False)
 axes[0].set_ylabel("band gap (eV), mean ± σ")
 axes[0].set_ylim(bottom=0)
 fig.tight_layout()
@@ -76,11 +81,12 @@ cols = [
     "Si49Ge51 between Si and Ge",
     "MAE vs experiment (eV)",
 ]
+measured = si_ge.experiment_row()
 exp_row = {
     "model": "experiment",
-    "Si (eV)": float(C.weber_alonso_gap(0.0)),
-    "Ge (eV)": float(C.weber_alonso_gap(1.0)),
-    "Si49Ge51 (eV)": float(C.weber_alonso_gap(0.51)),
+    "Si (eV)": measured["Si (eV)"],
+    "Ge (eV)": measured["Ge (eV)"],
+    "Si49Ge51 (eV)": measured["alloy (eV)"],
     "Si49Ge51 between Si and Ge": True,
     "MAE vs experiment (eV)": 0.0,
 }
@@ -95,12 +101,10 @@ display(table.style.format({c: "{:.2f}" for c in cols if c.endswith("(eV)")}).hi
 # each element.
 
 # %% tags=["hide-input"]
-from bandgaps.data import catalog
-
 contexts = []
 for label, frame, target in [
     ("MP snapshot (training split)", ref.train, "band_gap"),
-    ("matbench train0", catalog.load("matbench-mp-gap-train"), "target"),
+    ("matbench train0", load_table("matbench-mp-gap-train"), "target"),
 ]:
     ctx = C.element_context(frame, target=target)
     ctx.insert(0, "training set", label)
@@ -119,10 +123,8 @@ n_between = int(summary["Si49Ge51 between Si and Ge"].sum())
 ctx = context.set_index(["training set", "element"])
 snap = ctx.loc["MP snapshot (training split)"]
 mbx = ctx.loc["matbench train0"]
-jump = {
-    name: abs(s["mean"].iloc[1] - s["mean"].iloc[0])
-    for name, s in sweep.groupby("model", sort=False)
-}
+curves = sweep.assign(input=si_ge.COMPOSITION)
+jump = {name: D.first_step(curves[curves["model"] == name]) for name in sweep["model"].unique()}
 md(
     f"**{n_between} of {len(summary)}** models place Si49Ge51 between their own Si and Ge "
     f"predictions. The curve closest to experiment is *{best['model']}* "
@@ -143,7 +145,7 @@ md(
     "the sweep, "
     + ", ".join(
         f"{sweep.loc[sweep['model'] == name, 'std'].mean():.2f} eV ({name})"
-        for name in list(models)[:2]
+        for name in sweep.loc[sweep["training data"] == "MP snapshot", "model"].unique()
     )
     + ", says as much.\n\n"
     "The curves are jagged and close to linear in x instead of bowed with a kink: every "

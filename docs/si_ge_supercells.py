@@ -17,11 +17,11 @@
 # So we build them on the diamond lattice of Si (MP mp-149):
 #
 # * **enumerated** cells — every symmetry-distinct Si/Ge decoration of every diamond
-#   supercell up to 12 atoms (icet's implementation of the Hart–Forcade algorithm that enumlib
-#   provides; the reference solution was blocked compiling enumlib);
+#   supercell up to a largest cell size (icet's implementation of the Hart–Forcade algorithm
+#   that enumlib provides; the reference solution was blocked compiling enumlib);
 # * **special quasirandom structures** (SQS, icet) in a 64-atom cell at x = 0.1 … 0.9: the
 #   cell whose pair and triplet correlations best mimic a random alloy;
-# * **random** substitutions in 64- and 216-atom cells, five per x;
+# * **random** substitutions in cubic supercells, several seeds per x;
 # * one **disordered** two-atom cell with fractional occupancy Si₁₋ₓ/Geₓ on every site, for
 #   the multi-fidelity model trained on disordered structures.
 #
@@ -35,10 +35,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
+from bandgaps import plots
 from bandgaps.analyses import structures as S
-from bandgaps.analyses.composition import weber_alonso_gap
+from bandgaps.analyses.si_ge import weber_alonso_gap
 
-plt.rcParams.update({"figure.dpi": 110, "axes.spines.top": False, "axes.spines.right": False})
+plots.use_page_style()
 
 
 def md(text: str) -> None:
@@ -51,17 +52,24 @@ cells = sweep.cells
 counts = cells.groupby("method").agg(cells=("x", "size"), atoms=("n_atoms", "max"))
 display(counts)
 t = sweep.timings
+passes = round(t["member predictions"] / len(cells))
+enumerated = cells[cells["method"] == "enumerated"]
+random_cells = cells[cells["method"].str.startswith("random")]
 md(
-    f"{len(cells):,} ordered cells: enumeration took {t['enumeration']:.1f} s, the nine SQS "
-    f"{t['sqs']:.1f} s, the random cells {t['random cells']:.1f} s. All "
-    f"{int(t['member predictions']):,} member predictions (13 model passes over every cell) "
+    f"Enumerated cells go up to {int(enumerated['n_atoms'].max())} atoms; the random cells have "
+    f"{' and '.join(str(n) for n in sorted(random_cells['n_atoms'].unique()))} atoms, "
+    f"{random_cells['seed'].nunique()} per x and size.\n\n"
+    f"{len(cells):,} ordered cells: enumeration took {t['enumeration']:.1f} s, the "
+    f"{int((cells['method'] == 'sqs').sum())} SQS {t['sqs']:.1f} s, the random cells "
+    f"{t['random cells']:.1f} s. All {int(t['member predictions']):,} member predictions "
+    f"({passes} model passes over every cell) "
     f"took {t['all predictions']:.0f} s including graph construction, "
     f"{t['member predictions'] / t['all predictions']:.0f} structure-predictions per second."
 )
 
 # %% tags=["hide-input"]
 models = [m for m in long["model"].unique()]
-fig, axes = plt.subplots(1, len(models), figsize=(4.2 * len(models), 4.2), sharey=True)
+fig, axes = plt.subplots(1, len(models), figsize=(plots.PAGE_WIDTH, 3.8), sharey=True)
 styles = {
     "enumerated": dict(s=4, alpha=0.25, c="#7f7f7f"),
     "sqs": dict(s=40, marker="*", c="#d95f02"),
@@ -75,10 +83,10 @@ for ax, model in zip(axes, models, strict=True):
         part = sub[sub["method"] == method]
         ax.scatter(part["x"], part["mean"], label=f"{method} ({len(part):,})", **style)
     ax.plot(xx, weber_alonso_gap(xx), "k-", lw=2, label="experiment")
-    ax.set_title(model, fontsize=10)
+    ax.set_title(model)
     ax.set_xlabel("x in Si$_{1-x}$Ge$_x$")
 axes[0].set_ylabel("predicted band gap (eV)")
-axes[0].legend(frameon=False, fontsize=7, loc="upper right")
+axes[0].legend(frameon=False, fontsize="small", loc="upper right")
 fig.tight_layout()
 plt.show()
 
@@ -102,7 +110,7 @@ ax.plot(xx, weber_alonso_gap(xx), "k-", lw=2, label="experiment")
 ax.set_xlabel("x in Si$_{1-x}$Ge$_x$")
 ax.set_ylabel("band gap (eV), ensemble mean ± σ")
 ax.set_ylim(bottom=0)
-ax.legend(frameon=False, fontsize=8)
+ax.legend(frameon=False)
 fig.tight_layout()
 plt.show()
 

@@ -31,7 +31,7 @@ from bandgaps import plots
 from bandgaps.analyses import structures as S
 from bandgaps.models.megnet import FAMILIES
 
-plt.rcParams.update({"figure.dpi": 110, "axes.spines.top": False, "axes.spines.right": False})
+plots.use_page_style()
 
 
 def md(text: str) -> None:
@@ -80,7 +80,7 @@ md(
 
 # %% tags=["hide-input"]
 nm = pred["band_gap"] > 0
-fig, axes = plt.subplots(1, 2, figsize=(10, 4.4))
+fig, axes = plt.subplots(1, 2, figsize=(plots.PAGE_WIDTH, 4.4))
 plots.parity(
     axes[0],
     pred.loc[nm, "band_gap"],
@@ -153,7 +153,7 @@ md(
 # without code changes):
 #
 # ```python
-# from bandgaps.analyses.structures import structure_table
+# from bandgaps.data.tables import structure_table
 # from bandgaps.models.megnet_training import MEGNetRegressor
 #
 # table = structure_table()  # or a larger snapshot from `bandgaps data fetch --any-composition`

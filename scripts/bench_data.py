@@ -21,8 +21,8 @@ def timed(label: str, func: Callable[[], object], rows: list[tuple[str, float]])
 def main() -> None:
     os.environ["BANDGAPS_CACHE"] = tempfile.mkdtemp(prefix="bandgaps-bench-")
     os.environ.setdefault("BANDGAPS_PROGRESS", "0")
-    from bandgaps.analyses.dataset import composition_model_table
     from bandgaps.data import catalog
+    from bandgaps.data.tables import composition_model_table
 
     rows: list[tuple[str, float]] = []
     timed(

@@ -25,7 +25,7 @@ def main() -> None:
     os.environ["BANDGAPS_CACHE"] = tempfile.mkdtemp(prefix="bandgaps-bench-")
     os.environ.setdefault("BANDGAPS_PROGRESS", "0")
     warnings.simplefilter("ignore")
-    from bandgaps.analyses.structures import structure_table
+    from bandgaps.data.tables import structure_table
     from bandgaps.models.megnet import PretrainedEnsemble
     from bandgaps.models.megnet_training import MEGNetRegressor
     from bandgaps.structures import alloys

@@ -115,3 +115,25 @@ def site_builds(tmp_path_factory) -> SiteBuilds:
 def built_site(site_builds) -> Path:
     """The folder of the built site (after the warm rebuild)."""
     return site_builds.site
+
+
+def _excludes_slow(config) -> bool:
+    return "not slow" in (config.option.markexpr or "")
+
+
+@pytest.fixture(autouse=True)
+def _quick_tests_load_no_tensorflow(request):
+    """Under ``-m "not slow"`` (``make test-quick``) a test that imports TensorFlow fails: such
+    a test must carry the ``slow`` marker."""
+    before = "tensorflow" in sys.modules
+    yield
+    if _excludes_slow(request.config) and not before and "tensorflow" in sys.modules:
+        pytest.fail(f"{request.node.nodeid} loads TensorFlow: mark it slow", pytrace=False)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Doctests of the MEGNet modules load TensorFlow: they are slow too."""
+    heavy = ("megnet.py", "megnet_training.py", "weights.py", "compat.py")
+    for item in items:
+        if item.nodeid.startswith("bandgaps/") and item.nodeid.split("::")[0].endswith(heavy):
+            item.add_marker(pytest.mark.slow)

@@ -1,5 +1,5 @@
-"""The site as a reader sees it: served on 127.0.0.1 and opened page by page in headless
-Chromium (Debian's ``chromium``, driven by Playwright; no network needed).
+"""The site as a reader sees it: served on 127.0.0.1, and opened from ``file://``, page by page
+in headless Chromium (Debian's ``chromium``, driven by Playwright; no network needed).
 
 Every page reachable from the home page's navigation must load without an error or traceback
 in any output cell, every image must decode to a non-zero size, and no internal link may
@@ -14,7 +14,7 @@ import http.server
 import os
 import threading
 from pathlib import Path
-from urllib.parse import urldefrag, urljoin, urlparse
+from urllib.parse import urldefrag, urljoin
 
 import pytest
 
@@ -60,11 +60,24 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="module")
-def crawl(served_site, tmp_path_factory):
+@pytest.fixture(scope="module", params=["http", "file"])
+def crawl(request, built_site, tmp_path_factory):
     """Open the home page, follow every internal link breadth-first, and record per page what
-    a reader would see. Returns {path: record} plus the screenshot folder."""
+    a reader would see: once served over HTTP on 127.0.0.1, once opened from ``file://`` (as the
+    README says). Returns {page path relative to the site: record}, every link followed, every
+    request that left the site, and the screenshot folder."""
+    from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
+
+    base = (
+        request.getfixturevalue("served_site")
+        if request.param == "http"
+        else built_site.resolve().as_uri() + "/"
+    )
+
+    def rel(url: str) -> str:
+        path = urldefrag(url)[0][len(base) :]
+        return "index.html" if path in ("", "/") else path
 
     artifacts = Path(os.environ.get("BANDGAPS_ARTIFACTS", project_root() / "artifacts"))
     shots = artifacts / "screenshots"
@@ -72,6 +85,7 @@ def crawl(served_site, tmp_path_factory):
     profile = tmp_path_factory.mktemp("chromium-profile")
     pages: dict[str, dict] = {}
     links: list[tuple[str, str]] = []  # (from page, absolute link)
+    outside: list[str] = []
     with sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
             str(profile),
@@ -83,23 +97,34 @@ def crawl(served_site, tmp_path_factory):
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
-        queue = [served_site]
+        page.on(
+            "request",
+            lambda req: (
+                None if req.url.startswith((base, "data:", "blob:")) else outside.append(req.url)
+            ),
+        )
+        queue = [base]
         while queue:
             url = queue.pop(0)
-            path = urlparse(url).path
+            path = rel(url)
             if path in pages:
                 continue
             errors.clear()
-            response = page.goto(url, wait_until="load")
+            try:
+                response = page.goto(url, wait_until="load")
+            except PlaywrightError:  # file:// of a missing file
+                pages[path] = {"status": 404}
+                continue
             page.wait_for_load_state("networkidle")
+            status = response.status if response else 200  # file:// has no HTTP status
             record = {
-                "status": response.status if response else None,
+                "status": status,
                 "js errors": list(errors),
                 "ids": set(page.eval_on_selector_all("[id]", "els => els.map(e => e.id)")),
                 "images": page.eval_on_selector_all(
                     "article img",
                     "els => els.map(i => ({src: i.currentSrc.slice(0, 60), complete: i.complete,"
-                    " w: i.naturalWidth, h: i.naturalHeight}))",
+                    " w: i.naturalWidth, h: i.naturalHeight, shown: i.clientWidth}))",
                 ),
                 "stderr cells": page.locator(
                     '[data-mime-type="application/vnd.jupyter.stderr"]'
@@ -112,27 +137,43 @@ def crawl(served_site, tmp_path_factory):
                         ".jp-OutputArea-output", "els => els.map(e => e.innerText)"
                     )
                 ),
+                "clipped tables": page.eval_on_selector_all(
+                    "article table",
+                    "els => els.filter(t => t.getBoundingClientRect().right >"
+                    " document.querySelector('article').getBoundingClientRect().right + 2"
+                    " && getComputedStyle(t.parentElement).overflowX === 'visible').length",
+                ),
             }
             pages[path] = record
-            name = {"/": "home", "/discussion/": "discussion"}.get(path)
+            name = {"index.html": "home", "discussion.html": "discussion"}.get(path)
             if name:
-                page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+                page.screenshot(path=str(shots / f"{name}-{request.param}.png"), full_page=True)
             for href in page.eval_on_selector_all("a[href]", "els => els.map(a => a.href)"):
                 absolute, _ = urldefrag(urljoin(url, href))
-                if absolute.startswith(served_site):
+                if absolute.startswith(base):
                     links.append((path, urljoin(url, href)))
-                    if urlparse(absolute).path not in pages:
+                    if rel(absolute) not in pages:
                         queue.append(absolute)
         context.close()
-    return {"pages": pages, "links": links, "shots": shots}
+    return {
+        "pages": pages,
+        "links": links,
+        "outside": outside,
+        "shots": shots,
+        "rel": rel,
+        "kind": request.param,
+    }
 
 
 def test_navigation_reaches_every_page(crawl, built_site):
-    rels = [p.parent.relative_to(built_site).as_posix() for p in built_site.rglob("index.html")]
-    built = {"/" if rel == "." else f"/{rel}/" for rel in rels if not rel.startswith("assets")}
+    built = {
+        p.relative_to(built_site).as_posix()
+        for p in built_site.rglob("*.html")
+        if not p.relative_to(built_site).as_posix().startswith(("assets", "404"))
+    }
     reached = {p for p, rec in crawl["pages"].items() if rec["status"] == 200}
     assert built - reached == set(), f"pages no link leads to: {sorted(built - reached)}"
-    for page in ["/", "/discussion/", "/reproducibility/", "/api/models/"]:
+    for page in ["index.html", "discussion.html", "reproducibility.html", "api/models.html"]:
         assert page in reached
 
 
@@ -141,7 +182,7 @@ def test_no_broken_internal_link(crawl):
     broken = []
     for source, link in crawl["links"]:
         target, fragment = urldefrag(link)
-        path = urlparse(target).path
+        path = crawl["rel"](target)
         rec = pages.get(path)
         if rec is None or rec["status"] != 200:
             if not path.endswith((".css", ".js", ".png", ".svg", ".ico", ".xml", ".json")):
@@ -149,6 +190,23 @@ def test_no_broken_internal_link(crawl):
         elif fragment and fragment not in rec["ids"]:
             broken.append(f"{source} -> {link} (no element with id {fragment!r})")
     assert not broken, "\n".join(broken[:20])
+
+
+def test_no_request_leaves_the_site(crawl):
+    """Fonts, scripts and search are all in the built site: an offline reader gets every page."""
+    assert crawl["outside"] == [], crawl["outside"][:10]
+
+
+def test_figures_and_tables_fit_the_content_column(crawl):
+    for path, rec in crawl["pages"].items():
+        if rec["status"] != 200:
+            continue
+        assert rec["clipped tables"] == 0, f"{path}: a table runs past the content column"
+        for img in rec["images"]:
+            # drawn at the content width (9 in at 110 dpi), a figure is shown at >= 60 % of its
+            # size, so 11 pt text stays >= 10 px on screen
+            if img["w"] >= 600:
+                assert img["shown"] >= 0.6 * img["w"], (path, img)
 
 
 def test_every_page_loads_without_errors(crawl):
@@ -172,6 +230,6 @@ def test_every_figure_loads(crawl):
 
 def test_screenshots_of_home_and_discussion(crawl):
     for name in ("home", "discussion"):
-        shot = crawl["shots"] / f"{name}.png"
+        shot = crawl["shots"] / f"{name}-{crawl['kind']}.png"
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert shot.stat().st_size > 20_000, f"{shot} looks empty"

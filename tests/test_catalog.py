@@ -5,6 +5,7 @@ import pytest
 from pymatgen.core import Composition, Structure
 
 from bandgaps.data import catalog
+from bandgaps.data.tables import load_table
 from bandgaps.errors import InputError, SnapshotError
 
 
@@ -99,11 +100,11 @@ def test_unreadable_snapshot_file_gives_one_clear_error(tmp_path):
     with gzip.open(broken, "wt") as fh:
         fh.write('{"columns": ["band_gap"], "index": [0], "data": [[')
     with pytest.raises(SnapshotError, match="Cannot read MP snapshot"):
-        catalog.load(str(broken))
+        load_table(str(broken))
     empty = tmp_path / "empty.json.gz"
     empty.touch()
     with pytest.raises(InputError, match="empty"):
-        catalog.load(str(empty))
+        load_table(str(empty))
 
 
 def test_loaded_mp_frame_is_cached_by_checksum(shared_copy, shared):

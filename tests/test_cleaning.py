@@ -1,7 +1,6 @@
 import pandas as pd
 from pymatgen.core import Lattice, Structure
 
-from bandgaps.analyses.dataset import composition_model_table
 from bandgaps.data.cleaning import (
     cleaning_report,
     drop_isolated_atoms,
@@ -9,6 +8,7 @@ from bandgaps.data.cleaning import (
     isolated_site_mask,
     keep_lowest_energy_polymorph,
 )
+from bandgaps.data.tables import composition_model_table
 
 
 def _row(structure, e_hull, gap):

@@ -9,6 +9,7 @@ from test_cli import run_cli
 from bandgaps.cli import main
 
 
+@pytest.mark.slow
 def test_predict_structure_mf_exp_prints_gap_with_sigma(shared):
     res = run_cli(
         "predict-structure",
@@ -46,6 +47,7 @@ def test_unknown_model_and_fidelity(capsys, shared):
     assert "Unknown fidelity" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_supercells_enumerate_with_predictions(tmp_path, capsys):
     out = tmp_path / "cells"
     assert (

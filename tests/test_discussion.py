@@ -8,6 +8,7 @@ import pytest
 from bandgaps.analyses import composition as C
 from bandgaps.analyses import discussion as D
 from bandgaps.analyses import structures as S
+from bandgaps.analyses.si_ge import COMPOSITION, ORDERED_CELLS, SiGeModel
 
 CANDIDATES = (
     ("RF", "rf", "magpie", {"n_estimators": 10}),
@@ -29,19 +30,24 @@ def test_composition_benchmarks_change_with_the_underlying_results(matbench):
     # the table is rebuilt from its input: our MAEs are the protocol's own numbers ...
     for table, ref in ((t_small, small), (t_larger, larger)):
         m = ref.metrics.set_index(["trained on", "scored on"])["MAE"]
-        assert table["our MAE (eV)"].iloc[0] == m.loc[("all", "all")]
-        assert table["our MAE (eV)"].iloc[1] == m.loc[("non-metal", "non-metal")]
+        assert table.loc[D.REF_ALL, "our MAE (eV)"] == m.loc[("all", "all")]
+        assert table.loc[D.REF_NONMETAL, "our MAE (eV)"] == m.loc[("non-metal", "non-metal")]
         np.testing.assert_allclose(
             table["difference (eV)"], table["our MAE (eV)"] - table["published MAE (eV)"]
         )
     # ... so a different training set changes them, while the published figures stay put
-    assert not np.allclose(t_small["our MAE (eV)"].iloc[:2], t_larger["our MAE (eV)"].iloc[:2])
+    ref_rows = [D.REF_ALL, D.REF_NONMETAL]
+    assert not np.allclose(
+        t_small.loc[ref_rows, "our MAE (eV)"], t_larger.loc[ref_rows, "our MAE (eV)"]
+    )
     pd.testing.assert_series_equal(t_small["published MAE (eV)"], t_larger["published MAE (eV)"])
     assert list(t_small["published MAE (eV)"]) == [0.529, 0.503, 0.363, 0.263, 0.260]
     # the matbench rows quote the forest and the model chosen on val0
     mbt = matbench.test.set_index("model")["MAE"]
-    assert t_small["our MAE (eV)"].iloc[2] == mbt.loc["RF"]
-    assert t_small["our MAE (eV)"].iloc[3] == mbt.loc[matbench.chosen]
+    assert t_small.loc[D.MB_FOREST, "our MAE (eV)"] == mbt.loc["RF"]
+    networks = t_small[t_small["published network"]]
+    assert list(networks.index) == [f"matbench {n}" for n in D.PUBLISHED_NETWORKS]
+    assert (networks["our MAE (eV)"] == mbt.loc[matbench.chosen]).all()
 
 
 def _fake_sweep(offset: float) -> S.SupercellSweep:
@@ -64,7 +70,8 @@ def _fake_sweep(offset: float) -> S.SupercellSweep:
 
 
 def test_si_ge_verdicts_change_with_the_underlying_results(matbench):
-    composition = {"GBM, matbench": matbench.results["GBM"]}
+    gbm = SiGeModel("GBM, matbench", COMPOSITION, "PBE", "matbench mp_gap")
+    composition = {gbm: matbench.results["GBM"]}
     a = D.si_ge_verdicts(composition, _fake_sweep(0.0)).set_index("model")
     b = D.si_ge_verdicts(composition, _fake_sweep(0.3)).set_index("model")
     ordered = "MF MEGNet, experimental fidelity"
@@ -79,8 +86,11 @@ def test_si_ge_verdicts_change_with_the_underlying_results(matbench):
     disordered = "MF MEGNet disordered cell, exp fidelity"
     assert a.loc[disordered, "alloy (eV)"] == pytest.approx(0.8)
     assert a.loc["GBM, matbench", "trained on"] == "PBE"
+    assert a.loc[ordered, "input"] == ORDERED_CELLS
+    assert a.loc["GBM, matbench", "training data"] == "matbench mp_gap"
 
     spread = D.arrangement_spread(_fake_sweep(0.0)).set_index("model")
+    assert spread.loc[ordered, "trained on"] == "experiment"
     assert spread.loc[ordered, "largest spread over cells (eV)"] == pytest.approx(
         np.std([0.9, 0.7], ddof=1)
     )

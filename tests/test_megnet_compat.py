@@ -5,6 +5,8 @@ import pytest
 from bandgaps.compat import BRUNNER_ALIASES, import_megnet
 from bandgaps.data import catalog
 
+pytestmark = pytest.mark.slow  # loads TensorFlow
+
 
 @pytest.fixture(scope="module")
 def megnet():

@@ -11,8 +11,9 @@ from sklearn.model_selection import GridSearchCV
 
 from bandgaps.errors import InputError
 from bandgaps.models.boosting import BoostedRegressor
+from bandgaps.models.calibrated import CalibratedCompositionModel, grouped_calibration_split
 from bandgaps.models.composition import make_model
-from bandgaps.models.conformal import conformalize, coverage, interval
+from bandgaps.models.conformal import conformalize, coverage
 from bandgaps.models.forest import UncertainForestRegressor
 from bandgaps.models.persist import ModelCard, library_versions, load_model, save_model
 
@@ -72,11 +73,54 @@ def test_conformal_coverage_holds():
     Xb = rng.uniform(size=(2000, 4))
     yb = 3 * Xb[:, 0] + rng.normal(0, 0.3, 2000)
     reg = UncertainForestRegressor(n_estimators=10).fit(Xb[:1000], yb[:1000])
-    cp = conformalize(reg, Xb[1000:1500], yb[1000:1500])
-    lo, hi = interval(cp, Xb[1500:], 0.9)
-    assert 0.85 <= coverage(yb[1500:], lo, hi) <= 0.95
+    cp = conformalize(reg, Xb[1000:1500], yb[1000:1500], confidence_levels=(0.9,))
+    _, bounds = cp.predict_interval(Xb[1500:])
+    assert 0.85 <= coverage(yb[1500:], bounds[:, 0, 0], bounds[:, 1, 0]) <= 0.95
+
+
+@pytest.fixture(scope="module")
+def gap_rows():
+    from bandgaps.data.tables import load_table
+
+    df = load_table("matbench-mp-gap-val").head(600)
+    return list(df["formula"]), df["target"].to_numpy()
+
+
+def test_calibrated_model_intervals_cover_held_out_rows(gap_rows):
+    formulas, y = gap_rows
+    model = CalibratedCompositionModel("rf", params={"n_estimators": 20}, random_state=0)
+    model.fit(formulas[:400], y[:400])
+    assert model.calibrated and model.n_calibration_ > 10
+    assert model.n_train_ + model.n_calibration_ == 400
+    lo, hi = model.predict_interval(formulas[400:], 0.9)
+    assert 0.8 <= coverage(y[400:], lo, hi) <= 1.0
+    mean = model.predict(formulas[400:])
+    assert ((lo <= mean) & (mean <= hi)).all()
     with pytest.raises(InputError, match=r"at 0\.5;"):
-        interval(cp, Xb[:2], 0.5)
+        model.predict_interval(formulas[:2], 0.5)
+
+
+def test_calibrated_model_with_explicit_calibration_set_and_extra_columns(gap_rows):
+    import pandas as pd
+
+    formulas, y = gap_rows
+    X = pd.DataFrame({"formula": formulas, "hint": y + 0.01})  # a perfect transfer feature
+    model = CalibratedCompositionModel("rf", params={"n_estimators": 20}, calibration_fraction=0)
+    model.fit(X[:400], y[:400], X[400:500], y[400:500])
+    assert model.n_train_ == 400 and model.n_calibration_ == 100
+    assert model.transform(X[500:]).shape[1] == 146  # 145 magpie columns + the hint
+    plain = CalibratedCompositionModel("rf", params={"n_estimators": 20}, calibration_fraction=0)
+    plain.fit(formulas[:400], y[:400])
+    with_hint = np.abs(model.predict(X[500:]) - y[500:]).mean()
+    assert with_hint < 0.5 * np.abs(plain.predict(formulas[500:]) - y[500:]).mean()
+
+
+def test_calibration_split_keeps_each_formula_on_one_side():
+    formulas = ["NaCl", "Si", "NaCl", "GaAs", "Si", "ZnO"] * 20 + [f"Li{i}O" for i in range(80)]
+    fit, cal = grouped_calibration_split(formulas, 0.25, 0)
+    f = np.asarray(formulas)
+    assert not set(f[fit]) & set(f[cal])
+    assert len(fit) + len(cal) == len(formulas) and 0.1 < len(cal) / len(formulas) < 0.5
 
 
 def _card(**kw):

@@ -8,8 +8,8 @@ import time
 import pytest
 from mp_standin import DB_VERSION, GOOD_KEY, StandInMP, documents_from_snapshot
 
-from bandgaps.data import catalog
 from bandgaps.data.mp_query import MPQuery, check_reachable, fetch_snapshot, query_mp
+from bandgaps.data.tables import load_table
 from bandgaps.errors import MPAuthError, MPQueryError
 
 
@@ -47,7 +47,7 @@ def test_paginated_query_writes_a_snapshot_the_catalog_reads(docs, tmp_path):
     assert prov["sha256"] == record["sha256"]
     assert prov["retrieved_at"].startswith(time.strftime("%Y-"))
 
-    back = catalog.load(str(out))
+    back = load_table(str(out))
     assert back["formula"].tolist() == [d["formula_pretty"] for d in docs]
     assert back["band_gap"].tolist() == [d["band_gap"] for d in docs]
     assert back["material_id"].tolist() == [d["material_id"] for d in docs]

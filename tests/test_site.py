@@ -24,7 +24,7 @@ def test_home_page_states_the_question_and_the_caveats(built_site):
 
 
 def test_data_page_has_its_figures_and_computed_numbers(built_site):
-    html = (built_site / "data" / "index.html").read_text()
+    html = (built_site / "data.html").read_text()
     figures = re.findall(r'<img[^>]+src="data:image/png;base64,([A-Za-z0-9+/=]{2000,})', html)
     assert len(figures) >= 4  # gap histogram, periodic table, top elements, cleaning stages
     assert "5,909 materials" in html and "4,249" in html
@@ -70,13 +70,13 @@ def _figures(html: str) -> list[str]:
     ],
 )
 def test_executed_pages_have_no_error_or_stderr_output(built_site, page):
-    html = (built_site / page / "index.html").read_text()
+    html = (built_site / f"{page}.html").read_text()
     assert not re.search(r'<div[^>]*data-mime-type="application/vnd.jupyter.stderr"', html)
     assert "Traceback" not in html
 
 
 def test_composition_page_reports_test_maes_beside_published(built_site):
-    html = (built_site / "composition" / "index.html").read_text()
+    html = (built_site / "composition.html").read_text()
     assert len(_figures(html)) >= 4  # 2 parity pairs, σ calibration, conformal coverage
     for published in ["0.529", "0.503", "0.363", "0.263", "0.260"]:
         assert published in html
@@ -85,27 +85,27 @@ def test_composition_page_reports_test_maes_beside_published(built_site):
 
 
 def test_si_ge_page_has_sweep_and_table(built_site):
-    html = (built_site / "si_ge_composition" / "index.html").read_text()
+    html = (built_site / "si_ge_composition.html").read_text()
     assert len(_figures(html)) >= 1
     assert "Si49Ge51 between Si and Ge" in html and "MAE vs experiment" in html
 
 
 def test_structure_page_evaluates_and_trains(built_site):
-    html = (built_site / "structure" / "index.html").read_text()
+    html = (built_site / "structure.html").read_text()
     assert len(_figures(html)) >= 2  # parity + classifier histogram, learning curve
     assert "0.33 eV" in html and "MEGNet trained here" in html
     assert re.search(r"Test MAE <strong>\d\.\d{3} eV</strong>", html)
 
 
 def test_supercell_page_has_sweep_table_and_verdict(built_site):
-    html = (built_site / "si_ge_supercells" / "index.html").read_text()
+    html = (built_site / "si_ge_supercells.html").read_text()
     assert len(_figures(html)) >= 2
     assert "MAE vs experiment (eV)" in html and "disordered cell" in html
     assert re.search(r"which (meets|misses) the 0\.10 eV goal", html)
 
 
 def test_kspacing_page_reports_test_mae_and_unsafe_share(built_site):
-    html = (built_site / "kspacing" / "index.html").read_text()
+    html = (built_site / "kspacing.html").read_text()
     assert len(_figures(html)) >= 3  # target histogram, parity pair, safety trade-off
     for published in ["10.63", "10.53", "9.0"]:
         assert published in html
@@ -114,7 +114,7 @@ def test_kspacing_page_reports_test_mae_and_unsafe_share(built_site):
 
 
 def test_discussion_page_compares_with_published_and_concludes(built_site):
-    html = (built_site / "discussion" / "index.html").read_text()
+    html = (built_site / "discussion.html").read_text()
     assert len(_figures(html)) >= 2  # benchmark bars, Si–Ge curves and distances
     for published in [
         "0.529",
@@ -137,7 +137,7 @@ def test_discussion_page_compares_with_published_and_concludes(built_site):
 def test_reproducibility_page_shows_the_measured_cold_build(site_builds):
     from bandgaps import buildlog
 
-    html = (site_builds.site / "reproducibility" / "index.html").read_text()
+    html = (site_builds.site / "reproducibility.html").read_text()
     log = buildlog.read_log()
     cold, warm = log[-2:]
     assert (cold["kind"], warm["kind"]) == ("cold", "warm")
@@ -159,7 +159,7 @@ def test_warm_rebuild_recomputes_nothing(site_builds):
 
 
 def test_api_reference_renders_docstrings_and_examples(built_site):
-    html = (built_site / "api" / "models" / "index.html").read_text()
+    html = (built_site / "api" / "models.html").read_text()
     for name in [
         "UncertainForestRegressor",
         "BoostedRegressor",
@@ -169,4 +169,4 @@ def test_api_reference_renders_docstrings_and_examples(built_site):
         assert name in html
     assert '<span class="gp">&gt;&gt;&gt; </span>' in html  # doctest examples as code
     for page in ["data", "features", "structures", "analyses", "infrastructure"]:
-        assert "doc doc-heading" in (built_site / "api" / page / "index.html").read_text()
+        assert "doc doc-heading" in (built_site / "api" / f"{page}.html").read_text()

@@ -53,6 +53,7 @@ def test_written_cells_read_back(tmp_path, fmt):
     assert not list(tmp_path.glob("*.tmp*"))
 
 
+@pytest.mark.slow
 def test_mf_ensemble_matches_megnet_single_structure_path():
     """Batched predictions with the fidelity as state equal megnet's own predict_structure."""
     from bandgaps.models.megnet import PretrainedEnsemble
@@ -69,6 +70,7 @@ def test_mf_ensemble_matches_megnet_single_structure_path():
     assert std[0] > 0 and mean[0] == pytest.approx(ours[:, 0].mean())
 
 
+@pytest.mark.slow
 def test_fidelity_and_disorder_errors():
     from bandgaps.models.megnet import PretrainedEnsemble
 
@@ -86,6 +88,7 @@ def test_fidelity_and_disorder_errors():
     assert gaps.shape == (3,) and np.isfinite(gaps).all()
 
 
+@pytest.mark.slow
 def test_megnet_training_path(tmp_path, mp_frame):
     from bandgaps.models.megnet_training import MEGNetRegressor
 
@@ -131,6 +134,7 @@ def weights_server(tmp_path, shared):
     server.shutdown()
 
 
+@pytest.mark.slow
 def test_missing_weights_are_downloaded_with_megnets_downloader(
     weights_server, shared_copy, monkeypatch, tmp_path
 ):
@@ -149,6 +153,7 @@ def test_missing_weights_are_downloaded_with_megnets_downloader(
         weights_file("megnet-mf-ordered-0")  # not in megnet's archive: snapshot only
 
 
+@pytest.mark.slow
 def test_download_offline_is_a_clear_error(shared_copy, monkeypatch, tmp_path):
     from bandgaps.models.weights import weights_file
 

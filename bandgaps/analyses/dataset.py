@@ -1,12 +1,10 @@
-"""Descriptive statistics of an MP snapshot and the cleaned table the composition models use."""
+"""Descriptive statistics of an MP snapshot (the tables themselves: ``bandgaps.data.tables``)."""
 
 from __future__ import annotations
 
 from collections import Counter
 
 import pandas as pd
-
-from bandgaps.data.cleaning import drop_isolated_atoms, keep_lowest_energy_polymorph
 
 
 def is_metal(df: pd.DataFrame, gap: str = "band_gap") -> pd.Series:
@@ -55,28 +53,3 @@ def element_counts(df: pd.DataFrame) -> pd.Series:
     counts = Counter(el.symbol for comp in df["composition"] for el in comp.elements)
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], list(counts).index(kv[0])))
     return pd.Series(dict(ranked), name="materials", dtype=int)
-
-
-def composition_model_table(df: pd.DataFrame) -> pd.DataFrame:
-    """The table composition models train on: isolated-atom structures dropped first, then one
-    polymorph (the lowest in energy above hull) per formula. The rules' effect is recorded in
-    ``attrs["cleaning"]`` (see ``bandgaps.data.cleaning.cleaning_report``)."""
-    return keep_lowest_energy_polymorph(drop_isolated_atoms(df))
-
-
-def snapshot_composition_table(
-    name: str = "mp-bandstructure-binaries", use_cache: bool = True
-) -> pd.DataFrame:
-    """``composition_model_table`` of a catalog snapshot without its structures, cached by the
-    snapshot's checksum (composition models need no structures, and unpickling thousands of
-    them costs seconds on every page)."""
-    from bandgaps.cache import cached
-    from bandgaps.data import catalog
-
-    def compute() -> pd.DataFrame:
-        table = composition_model_table(catalog.load(name, use_cache=use_cache))
-        return table.drop(columns=["structure"], errors="ignore")
-
-    catalog.verify(name)
-    key = {"snapshot": catalog.get(name).sha256, "rules": "composition_model_table"}
-    return cached("composition-table", key, compute, enabled=use_cache)

@@ -16,6 +16,18 @@ import pandas as pd
 from bandgaps.analyses import composition as C
 from bandgaps.analyses import kspacing as K
 from bandgaps.analyses import structures as S
+from bandgaps.analyses.si_ge import ALLOY_X, COMPOSITION, experiment_row, weber_alonso_gap
+
+#: Row keys of ``composition_benchmarks`` (pages look rows up by these, never by position).
+REF_ALL, REF_NONMETAL, MB_FOREST = "reference, all rows", "reference, non-metals", "matbench RF"
+#: Published composition-only networks on matbench mp_gap, compared with our chosen model.
+PUBLISHED_NETWORKS = ("CrabNet", "Roost")
+#: Row keys of ``structure_benchmarks``.
+MEGNET_SNAPSHOT, MEGNET_HELD_OUT, MEGNET_SCRATCH = (
+    "pretrained, snapshot",
+    "pretrained, held-out",
+    "scratch, held-out",
+)
 
 
 @dataclass
@@ -54,9 +66,10 @@ def composition_benchmarks(ref: C.ReferenceProtocol, mb: C.MatbenchProtocol) -> 
     pub_nm = C.REFERENCE_FIGURES["reference solution, RF + Magpie, non-metal model"]
     m = ref.metrics.set_index(["trained on", "scored on"])["MAE"]
     t = mb.test.set_index("model")["MAE"]
-    rf_label = mb.test["model"].iloc[0]
+    rf_label = mb.baseline
     rows = [
         (
+            REF_ALL,
             "MP band-structure gaps, all test rows",
             "RF + Magpie",
             m.loc[("all", "all")],
@@ -64,6 +77,7 @@ def composition_benchmarks(ref: C.ReferenceProtocol, mb: C.MatbenchProtocol) -> 
             pub_all["MAE"],
         ),
         (
+            REF_NONMETAL,
             "MP band-structure gaps, non-metal test rows",
             "RF + Magpie on non-metals",
             m.loc[("non-metal", "non-metal")],
@@ -71,6 +85,7 @@ def composition_benchmarks(ref: C.ReferenceProtocol, mb: C.MatbenchProtocol) -> 
             pub_nm["MAE"],
         ),
         (
+            MB_FOREST,
             "matbench mp_gap",
             f"{rf_label} (test0)",
             t.loc[rf_label],
@@ -78,9 +93,10 @@ def composition_benchmarks(ref: C.ReferenceProtocol, mb: C.MatbenchProtocol) -> 
             C.MATBENCH_PUBLISHED["RF (Magpie)"],
         ),
     ]
-    for name in ("CrabNet", "Roost"):
+    for name in PUBLISHED_NETWORKS:
         rows.append(
             (
+                f"matbench {name}",
                 "matbench mp_gap",
                 f"{mb.chosen} (test0)",
                 t.loc[mb.chosen],
@@ -89,9 +105,20 @@ def composition_benchmarks(ref: C.ReferenceProtocol, mb: C.MatbenchProtocol) -> 
             )
         )
     out = pd.DataFrame(
-        rows, columns=["benchmark", "our model", "our MAE (eV)", "published", "published MAE (eV)"]
-    )
+        rows,
+        columns=[
+            "key",
+            "benchmark",
+            "our model",
+            "our MAE (eV)",
+            "published",
+            "published MAE (eV)",
+        ],
+    ).set_index("key")
     out["difference (eV)"] = out["our MAE (eV)"] - out["published MAE (eV)"]
+    out["published network"] = [
+        k.removeprefix("matbench ") in PUBLISHED_NETWORKS for k in out.index
+    ]
     return out
 
 
@@ -103,6 +130,7 @@ def structure_benchmarks(megnet: pd.DataFrame, scratch: S.TrainingRun) -> pd.Dat
     n_nonmetals = int(metrics.loc["regressor on non-metals", "n"])
     rows = [
         {
+            "key": MEGNET_SNAPSHOT,
             "model": "MEGNet 2018, pretrained",
             "scored on": f"snapshot non-metals ({n_nonmetals:,})",
             "our MAE (eV)": metrics.loc["regressor on non-metals", "MAE"],
@@ -110,15 +138,17 @@ def structure_benchmarks(megnet: pd.DataFrame, scratch: S.TrainingRun) -> pd.Dat
         }
     ]
     for model, mae in sm.items():
+        pretrained = model == S.PRETRAINED_LABEL
         rows.append(
             {
+                "key": MEGNET_HELD_OUT if pretrained else MEGNET_SCRATCH,
                 "model": model,
                 "scored on": f"held-out non-metals ({scratch.sizes['test']:,})",
                 "our MAE (eV)": mae,
-                "published MAE (eV)": paper if "2018" in model else np.nan,
+                "published MAE (eV)": paper if pretrained else np.nan,
             }
         )
-    out = pd.DataFrame(rows)
+    out = pd.DataFrame(rows).set_index("key")
     out.attrs["published"] = paper_label
     return out
 
@@ -128,29 +158,37 @@ def _at(curve: pd.DataFrame, x: float) -> float:
     return float(curve.loc[(curve["x"] - x).abs().idxmin(), "mean"])
 
 
-def si_ge_curves(composition: dict[str, C.FitResult], sweep: S.SupercellSweep) -> pd.DataFrame:
-    """Every model's predicted gap against x, as one long table (input, model, x, mean).
+def si_ge_curves(
+    composition: dict[C.SiGeModel, C.FitResult], sweep: S.SupercellSweep
+) -> pd.DataFrame:
+    """Every model's predicted gap against x, as one long table (input, model, trained on,
+    training data, x, mean).
 
     Ordered-cell curves average all cells at each x; the disordered cell and the composition
     models give one value per x.
     """
-    frames = [C.sweep_frame(composition)[["model", "x", "mean"]].assign(input="composition")]
-    frames.append(S.ordered_curves(sweep).assign(input="structure (ordered cells)"))
-    for fid, grp in sweep.disorder.groupby("fidelity", sort=False):
-        frames.append(
-            grp[["x", "mean"]].assign(
-                model=S.disorder_label(fid), input="structure (disordered cell)"
-            )
-        )
-    out = pd.concat(frames, ignore_index=True)[["input", "model", "x", "mean"]]
-    out["trained on"] = np.where(
-        out["model"].str.contains("experimental|exp fidelity"), "experiment", "PBE"
+    identity = S.sweep_model_identities()
+    structure = pd.concat(
+        [
+            S.ordered_curves(sweep),
+            sweep.disorder.assign(model=sweep.disorder["fidelity"].map(S.disorder_label))[
+                ["model", "x", "mean"]
+            ],
+        ],
+        ignore_index=True,
     )
-    return out
+    structure["input"] = structure["model"].map(lambda m: identity[m].input)
+    structure["trained on"] = structure["model"].map(lambda m: identity[m].trained_on)
+    structure["training data"] = structure["model"].map(lambda m: identity[m].training_data)
+    comp = C.sweep_frame(composition).assign(input=COMPOSITION)
+    cols = ["input", "model", "trained on", "training data", "x", "mean"]
+    return pd.concat([comp[cols], structure[cols]], ignore_index=True)
 
 
 def si_ge_verdicts(
-    composition: dict[str, C.FitResult], sweep: S.SupercellSweep, alloy_x: float = 0.51
+    composition: dict[C.SiGeModel, C.FitResult],
+    sweep: S.SupercellSweep,
+    alloy_x: float = ALLOY_X,
 ) -> pd.DataFrame:
     """Every model's Si, Ge and near-equiatomic alloy gap, whether the alloy falls between the
     ends (the brief's expectation), and the MAE of its curve against experiment.
@@ -165,14 +203,15 @@ def si_ge_verdicts(
         ]
     )
     rows = []
-    for (kind, model, trained), curve in si_ge_curves(composition, sweep).groupby(
-        ["input", "model", "trained on"], sort=False
+    for (kind, model, trained, data), curve in si_ge_curves(composition, sweep).groupby(
+        ["input", "model", "trained on", "training data"], sort=False
     ):
         rows.append(
             {
                 "input": kind,
                 "model": model,
                 "trained on": trained,
+                "training data": data,
                 "Si (eV)": _at(curve, 0.0),
                 "Ge (eV)": _at(curve, 1.0),
                 "alloy (eV)": _at(curve, alloy_x),
@@ -182,14 +221,25 @@ def si_ge_verdicts(
     out = pd.DataFrame(rows)
     lo = out[["Si (eV)", "Ge (eV)"]].min(axis=1)
     hi = out[["Si (eV)", "Ge (eV)"]].max(axis=1)
-    out.insert(6, "alloy between Si and Ge", (out["alloy (eV)"] >= lo) & (out["alloy (eV)"] <= hi))
+    out.insert(7, "alloy between Si and Ge", (out["alloy (eV)"] >= lo) & (out["alloy (eV)"] <= hi))
     return out
+
+
+def first_step(curves: pd.DataFrame, input: str = COMPOSITION) -> float:
+    """Largest change of a model's curve between its first two x values (the jump away from
+    the pure element), over the models of one input kind."""
+    jumps = []
+    for _, c in curves[curves["input"] == input].groupby("model", sort=False):
+        c = c.sort_values("x")
+        jumps.append(abs(float(c["mean"].to_numpy()[1] - c["mean"].to_numpy()[0])))
+    return max(jumps)
 
 
 def arrangement_spread(sweep: S.SupercellSweep) -> pd.DataFrame:
     """Per ordered-cell model: how much the arrangement of Si and Ge moves the prediction at
     fixed x (std over cells, median and largest over x) against how far the mean curve is from
     experiment (mean absolute offset)."""
+    identity = S.sweep_model_identities()
     long = S.sweep_long(sweep)
     long["x"] = long["x"].round(3)
     inner = long[(long["x"] > 0) & (long["x"] < 1)]
@@ -197,10 +247,11 @@ def arrangement_spread(sweep: S.SupercellSweep) -> pd.DataFrame:
     for model, grp in inner.groupby("model", sort=False):
         per_x = grp.groupby("x")["mean"].agg(["std", "mean", "size"])
         per_x = per_x[per_x["size"] > 1]
-        offset = np.abs(per_x["mean"] - C.weber_alonso_gap(per_x.index.to_numpy()))
+        offset = np.abs(per_x["mean"] - weber_alonso_gap(per_x.index.to_numpy()))  # per x
         rows.append(
             {
                 "model": model,
+                "trained on": identity[model].trained_on,
                 "median spread over cells (eV)": float(per_x["std"].median()),
                 "largest spread over cells (eV)": float(per_x["std"].max()),
                 "mean offset from experiment (eV)": float(offset.mean()),
@@ -209,24 +260,26 @@ def arrangement_spread(sweep: S.SupercellSweep) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def experiment_row(alloy_x: float = 0.51) -> dict[str, float]:
-    """The Weber & Alonso curve at the points ``si_ge_verdicts`` reports."""
-    gap = C.weber_alonso_gap
-    return {
-        "Si (eV)": float(gap(0.0)),
-        "Ge (eV)": float(gap(1.0)),
-        "alloy (eV)": float(gap(alloy_x)),
-    }
-
-
 def kspacing_benchmarks(study: K.KSpacingStudy) -> pd.DataFrame:
     """Our k-point-length test MAEs beside the k-spacing study's and the leaderboard's."""
     rows = [
-        {"model": f"{r['model']} (ours)", "test MAE (Å)": r["MAE"], "R²": r["R2"]}
+        {
+            "model": f"{r['model']} (ours)",
+            "ours": True,
+            "baseline": r["model"] == study.baseline,
+            "test MAE (Å)": r["MAE"],
+            "R²": r["R2"],
+        }
         for _, r in study.test.iterrows()
     ]
     rows += [
-        {"model": name, "test MAE (Å)": fig["MAE"], "R²": fig.get("R2", np.nan)}
+        {
+            "model": name,
+            "ours": False,
+            "baseline": name == K.PUBLISHED_FOREST,
+            "test MAE (Å)": fig["MAE"],
+            "R²": fig.get("R2", np.nan),
+        }
         for name, fig in K.PUBLISHED.items()
     ]
     return pd.DataFrame(rows)
@@ -238,6 +291,7 @@ __all__ = [
     "collect",
     "composition_benchmarks",
     "experiment_row",
+    "first_step",
     "kspacing_benchmarks",
     "si_ge_curves",
     "si_ge_verdicts",

@@ -33,6 +33,7 @@ MP_JSON = "mp-json"  # pandas "split" JSON of MP rows with Structure dicts (matm
 FORMULA_CSV = "formula-csv"  # formula,target table
 STRUCTURE = "structure"  # one crystal structure file (POSCAR, CIF)
 MODEL = "model"  # Keras HDF5 weights with the JSON sidecar megnet reads
+TABLE = "table"  # a plain CSV table (no formulas to parse): published scores, predictions
 
 PROVENANCE_SUFFIX = ".provenance.json"
 
@@ -145,16 +146,14 @@ def path(name: str) -> Path:
 
 
 def load(name: str, *, use_cache: bool = True) -> pd.DataFrame:
-    """Load a catalog data set (or a snapshot written by ``bandgaps data fetch``) as a DataFrame.
+    """Load the catalog data set ``name`` as a DataFrame (files and other sources:
+    ``bandgaps.data.tables.load_table``).
 
     The checksum is verified first. MP snapshots come with ``formula``, ``composition`` and
     ``structure`` columns; formula tables with ``formula``, ``composition`` and ``target``.
     Formulas pymatgen cannot parse are dropped with a warning and listed in
     ``df.attrs["dropped"]``.
     """
-    candidate = Path(name)
-    if name not in CATALOG and candidate.suffix in {".gz", ".json"} and candidate.is_file():
-        return load_snapshot_file(candidate, use_cache=use_cache)
     entry = get(name)
     file = verify(name)
     if entry.kind == MP_JSON:
@@ -171,6 +170,8 @@ def load(name: str, *, use_cache: bool = True) -> pd.DataFrame:
         )
     elif entry.kind == STRUCTURE:
         df = _read_structure_file(file)
+    elif entry.kind == TABLE:
+        df = _memo(("table", entry.sha256), lambda: pd.read_csv(file))
     else:
         raise InputError(
             f"{name!r} is a model file, not a table: use "

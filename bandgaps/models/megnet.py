@@ -35,6 +35,9 @@ from bandgaps.errors import InputError
 #: Fidelity names → the integer global state the multi-fidelity models were trained with.
 FIDELITIES = {"pbe": 0, "gllb-sc": 1, "hse": 2, "exp": 3}
 
+#: What the targets of each fidelity are (``None``: a single-fidelity PBE model).
+TRAINED_ON = {None: "PBE", "pbe": "PBE", "gllb-sc": "GLLB-SC", "hse": "HSE", "exp": "experiment"}
+
 
 @dataclass(frozen=True)
 class Family:
@@ -45,6 +48,12 @@ class Family:
     description: str
     fidelity: bool = False
     disordered: bool = False
+
+    def checksums(self) -> dict[str, str]:
+        """sha256 of every weight file of the family (cache keys carry them)."""
+        from bandgaps.data import catalog
+
+        return {rel: sha for entry in self.entries for rel, sha in catalog.get(entry).files}
 
 
 FAMILIES = {

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 
+from bandgaps.config import SEED
 from bandgaps.errors import InputError
 
 
@@ -35,7 +36,8 @@ class MEGNetRegressor(RegressorMixin, BaseEstimator):
 
     Parameters follow megnet's ``MEGNetModel``: neighbour ``cutoff`` (Å), a Gaussian basis of
     ``n_gaussians`` centres from 0 to the cutoff with ``gaussian_width``, ``nblocks`` MEGNet
-    blocks, ``epochs``, ``batch_size``, ``learning_rate``, early-stopping ``patience``, ``seed``.
+    blocks, ``epochs``, ``batch_size``, ``learning_rate``, early-stopping ``patience``;
+    ``random_state`` seeds TensorFlow.
     """
 
     def __init__(
@@ -48,7 +50,7 @@ class MEGNetRegressor(RegressorMixin, BaseEstimator):
         batch_size: int = 64,
         learning_rate: float = 1e-3,
         patience: int = 20,
-        seed: int = 42,
+        random_state: int = SEED,
         cache: bool = True,
         verbose: bool = False,
     ):
@@ -60,7 +62,7 @@ class MEGNetRegressor(RegressorMixin, BaseEstimator):
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.patience = patience
-        self.seed = seed
+        self.random_state = random_state
         self.cache = cache
         self.verbose = verbose
 
@@ -141,7 +143,7 @@ class MEGNetRegressor(RegressorMixin, BaseEstimator):
         y = np.asarray(y, float)
         if len(y) != len(structures):
             raise InputError(f"{len(structures)} structures but {len(y)} targets")
-        tf.keras.utils.set_random_seed(self.seed)
+        tf.keras.utils.set_random_seed(self.random_state)
         self.model_ = self._build(MEGNetModel)
         train_graphs = self.graphs(structures)
         val_batches = y_val = None

@@ -17,7 +17,7 @@ from typing import Any
 from bandgaps.errors import InputError
 from bandgaps.files import atomic_path
 
-FORMAT = "bandgaps-model/1"
+FORMAT = "bandgaps-model/2"  # 2: the estimator is a CalibratedCompositionModel
 
 #: Libraries whose version must match for a pickled model to be trusted.
 PINNED_LIBRARIES = ("bandgaps", "scikit-learn", "lightgbm", "numpy", "matminer", "mapie")

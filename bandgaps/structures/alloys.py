@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from pymatgen.core import Lattice, Structure
 
+from bandgaps.config import SEED
 from bandgaps.errors import InputError
 
 #: Measured room-temperature lattice constants (Å): Si 5.431, Ge 5.658 (e.g. Dismukes et al.,
@@ -122,7 +123,7 @@ def sqs_cells(
     supercell: tuple[int, int, int] = (2, 2, 2),
     cutoffs: Sequence[float] = (7.0, 5.0),
     n_steps: int = 10_000,
-    seed: int = 42,
+    random_state: int = SEED,
     scale: str = "vegard",
 ) -> pd.DataFrame:
     """Special quasirandom structures at each x in a repeated conventional cell (64 atoms).
@@ -146,7 +147,7 @@ def sqs_cells(
             [sup],
             {"Si": 1 - n_ge / n, "Ge": n_ge / n},
             n_steps=n_steps,
-            random_seed=seed + k,
+            random_seed=random_state + k,
         )
         s = _from_ase(atoms)
         xr = _ge_fraction(s)
@@ -155,7 +156,7 @@ def sqs_cells(
                 "method": "sqs",
                 "x": xr,
                 "n_atoms": n,
-                "seed": seed + k,
+                "seed": random_state + k,
                 "structure": _scaled(s, xr, scale),
             }
         )
@@ -166,11 +167,11 @@ def random_cells(
     xs: Sequence[float] = tuple(np.round(np.arange(0.0, 1.01, 0.1), 2)),
     sizes: Sequence[int] = (64, 216),
     n_seeds: int = 5,
-    seed: int = 42,
+    random_state: int = SEED,
     scale: str = "vegard",
 ) -> pd.DataFrame:
     """Random Ge substitutions in cubic supercells of the conventional cell (64, 216 atoms)."""
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     rows = []
     for size in sizes:
         reps = round((size / 8) ** (1 / 3))

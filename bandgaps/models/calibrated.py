@@ -1,0 +1,206 @@
+"""One calibrated composition model: features → regressor → split-conformal intervals.
+
+``CalibratedCompositionModel`` takes formulas end to end. It is what ``bandgaps train`` writes
+to a model file and what the site's studies fit (and cache), so "fit, then calibrate" exists
+once. Calibration rows come either from an explicit calibration set (``fit(X, y, X_cal=…,
+y_cal=…)``, as a benchmark's validation fold) or from ``calibration_fraction`` of the training
+rows, split by formula so that no formula is in both parts.
+
+Extra numeric columns (transfer features: another model's predictions) ride along when ``X`` is
+a DataFrame with a ``formula`` column: every other column is appended to the composition
+features.
+
+Examples:
+    >>> formulas = [f"Si{k}Ge{40 - k}" for k in range(1, 40)]
+    >>> gaps = [0.7 + 0.01 * k for k in range(1, 40)]
+    >>> m = CalibratedCompositionModel("rf", params={"n_estimators": 10},
+    ...                                calibration_fraction=0.3, levels=(0.9,))
+    >>> m = m.fit(formulas, gaps)
+    >>> m.n_train_, m.n_calibration_
+    (27, 12)
+    >>> lo, hi = m.predict_interval(["SiGe"], 0.9)
+    >>> bool(lo[0] <= m.predict(["SiGe"])[0] <= hi[0])
+    True
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.validation import check_is_fitted
+
+from bandgaps.errors import InputError
+from bandgaps.models.conformal import DEFAULT_LEVELS, conformalize
+
+#: Fewest calibration rows for which intervals are calibrated at all.
+MIN_CALIBRATION_ROWS = 10
+
+
+def _formulas_and_extra(X) -> tuple[list, np.ndarray | None]:
+    """Split the input into formulas (or compositions) and extra numeric columns."""
+    if isinstance(X, pd.DataFrame) and "formula" in X.columns:
+        extra = X.drop(columns=["formula", "composition"], errors="ignore")
+        cols = extra.to_numpy(float) if extra.shape[1] else None
+        return list(X["formula"]), cols
+    if isinstance(X, pd.Series):
+        return list(X), None
+    if isinstance(X, str):
+        return [X], None
+    return list(X), None
+
+
+def grouped_calibration_split(
+    formulas: Sequence, fraction: float, random_state: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices ``(fit, calibration)``: about ``fraction`` of the distinct formulas (with all
+    their rows) are held out, so a formula repeated in the data never sits on both sides.
+
+    Examples:
+        >>> fit, cal = grouped_calibration_split(["A", "B", "A", "C", "B"], 0.4, 0)
+        >>> sorted(set(np.array(["A", "B", "A", "C", "B"])[cal]) & set(
+        ...     np.array(["A", "B", "A", "C", "B"])[fit]))
+        []
+    """
+    keys = np.asarray([str(f) for f in formulas], dtype=object)
+    groups, inverse = np.unique(keys, return_inverse=True)
+    rng = np.random.default_rng(random_state)
+    n_cal = round(fraction * len(groups))
+    held = np.zeros(len(groups), bool)
+    held[rng.permutation(len(groups))[:n_cal]] = True
+    rows = np.arange(len(keys))
+    return rows[~held[inverse]], rows[held[inverse]]
+
+
+class CalibratedCompositionModel(RegressorMixin, BaseEstimator):
+    """A named composition model (``rf`` or ``lgbm``) with split-conformal intervals.
+
+    ``params`` go to the regressor; ``random_state`` seeds the calibration split;
+    ``levels`` are the interval coverages stored with the model.
+    """
+
+    def __init__(
+        self,
+        kind: str = "rf",
+        feature_set: str | None = None,
+        params: dict | None = None,
+        calibration_fraction: float = 0.1,
+        levels: Sequence[float] = DEFAULT_LEVELS,
+        random_state: int = 42,
+        cache: bool = True,
+    ):
+        self.kind = kind
+        self.feature_set = feature_set
+        self.params = params
+        self.calibration_fraction = calibration_fraction
+        self.levels = levels
+        self.random_state = random_state
+        self.cache = cache
+
+    # ------------------------------------------------------------------------------------
+    def fit(self, X, y, X_cal=None, y_cal=None):
+        """Fit on ``X, y``; calibrate on ``X_cal, y_cal`` or on a grouped share of ``X``."""
+        from bandgaps.models.composition import make_model
+
+        formulas, extra = _formulas_and_extra(X)
+        y = np.asarray(y, float)
+        if len(formulas) != len(y):
+            raise InputError(f"{len(formulas)} formulas but {len(y)} targets")
+        if not 0 <= self.calibration_fraction < 1:
+            raise InputError(
+                f"calibration_fraction must be in [0, 1), not {self.calibration_fraction}"
+            )
+        self.pipeline_ = make_model(
+            self.kind, feature_set=self.feature_set, cache=self.cache, **dict(self.params or {})
+        )
+        if X_cal is None and self.calibration_fraction > 0:
+            fit_rows, cal_rows = grouped_calibration_split(
+                formulas, self.calibration_fraction, self.random_state
+            )
+            cal_formulas = [formulas[i] for i in cal_rows]
+            cal_extra = None if extra is None else extra[cal_rows]
+            y_cal = y[cal_rows]
+            formulas = [formulas[i] for i in fit_rows]
+            extra = None if extra is None else extra[fit_rows]
+            y = y[fit_rows]
+        elif X_cal is not None:
+            cal_formulas, cal_extra = _formulas_and_extra(X_cal)
+            y_cal = np.asarray(y_cal, float)
+        else:
+            cal_formulas, cal_extra = [], None
+        t0 = time.perf_counter()
+        F = self._features(formulas, extra, fit=True)
+        self.pipeline_[-1].fit(F, y)
+        self.fit_seconds_ = time.perf_counter() - t0
+        self.n_train_ = len(y)
+        self.n_calibration_ = len(cal_formulas)
+        self.conformal_ = None
+        self.calibration_mae_ = float("nan")
+        if len(cal_formulas) >= MIN_CALIBRATION_ROWS:
+            F_cal = self._features(cal_formulas, cal_extra)
+            self.conformal_ = conformalize(self.pipeline_[-1], F_cal, y_cal, self.levels)
+            pred = self.pipeline_[-1].predict(F_cal)
+            self.calibration_mae_ = float(np.mean(np.abs(pred - y_cal)))
+        return self
+
+    # ------------------------------------------------------------------------------------
+    def _features(self, formulas, extra, fit: bool = False) -> np.ndarray:
+        features = self.pipeline_[0]
+        if fit:
+            features.fit(formulas)
+        F = features.transform(formulas)
+        if extra is not None:
+            F = np.hstack([F, np.asarray(extra, float).reshape(len(F), -1)])
+        return F
+
+    def transform(self, X) -> np.ndarray:
+        """The feature matrix the regressor sees (composition features plus extra columns)."""
+        check_is_fitted(self, "pipeline_")
+        return self._features(*_formulas_and_extra(X))
+
+    def predict(self, X, return_std: bool = False):
+        """Predicted target (and σ of the regressor with ``return_std=True``)."""
+        return self.predict_features(self.transform(X), return_std=return_std)
+
+    def predict_features(self, F: np.ndarray, return_std: bool = False):
+        """``predict`` on a matrix from ``transform`` (to reuse one featurization)."""
+        check_is_fitted(self, "pipeline_")
+        return self.pipeline_[-1].predict(F, return_std=return_std)
+
+    @property
+    def calibrated(self) -> bool:
+        """Whether the model has conformal intervals."""
+        return getattr(self, "conformal_", None) is not None
+
+    def interval_levels(self) -> tuple[float, ...]:
+        return tuple(float(c) for c in self.levels)
+
+    def predict_intervals_features(self, F: np.ndarray) -> dict[float, tuple]:
+        """Conformal ``{level: (lower, upper)}`` at every stored level, from a feature matrix."""
+        if not self.calibrated:
+            raise InputError("This model was trained without a calibration split: no intervals")
+        _, bounds = self.conformal_.predict_interval(np.asarray(F))
+        return {
+            level: (bounds[:, 0, k], bounds[:, 1, k])
+            for k, level in enumerate(self.interval_levels())
+        }
+
+    def predict_interval_features(self, F: np.ndarray, level: float) -> tuple:
+        """Conformal ``(lower, upper)`` at coverage ``level``, from a feature matrix."""
+        match = [c for c in self.interval_levels() if np.isclose(c, level)]
+        if not match:
+            raise InputError(
+                f"No conformal interval at {level:g}; this model has "
+                + ", ".join(f"{c:g}" for c in self.interval_levels())
+            )
+        return self.predict_intervals_features(F)[match[0]]
+
+    def predict_interval(self, X, level: float) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper bounds of the conformal interval at coverage ``level``."""
+        return self.predict_interval_features(self.transform(X), level)
+
+
+__all__ = ["CalibratedCompositionModel", "grouped_calibration_split"]
