@@ -47,7 +47,7 @@ def pretrained_on_snapshot(use_cache: bool = True) -> pd.DataFrame:
     (structures with isolated atoms dropped: a graph needs neighbours)."""
 
     def compute() -> pd.DataFrame:
-        mp = structure_table(use_cache)
+        mp = structure_table(use_cache=use_cache)
         structures = list(mp["structure"])
         reg = PretrainedEnsemble("megnet-2018")
         clf = PretrainedEnsemble("megnet-2018-classifier")
@@ -139,7 +139,7 @@ def train_from_scratch(
     settings = {"epochs": epochs, "patience": patience, "random_state": SEED, **params}
 
     def compute() -> TrainingRun:
-        mp = structure_table(use_cache)
+        mp = structure_table(use_cache=use_cache)
         nm = mp[mp["band_gap"] > 0].sample(frac=1.0, random_state=SEED)
         if max_rows is not None:
             nm = nm.iloc[:max_rows]

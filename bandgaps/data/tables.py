@@ -115,7 +115,7 @@ def composition_model_table(df: pd.DataFrame) -> pd.DataFrame:
     return keep_lowest_energy_polymorph(drop_isolated_atoms(df))
 
 
-def snapshot_composition_table(name: str = SNAPSHOT, use_cache: bool = True) -> pd.DataFrame:
+def snapshot_composition_table(name: str = SNAPSHOT, *, use_cache: bool = True) -> pd.DataFrame:
     """``composition_model_table`` of a catalog snapshot without its structures, cached by the
     snapshot's checksum (composition models need no structures, and unpickling thousands of
     them costs seconds on every page)."""
@@ -132,7 +132,7 @@ def snapshot_composition_table(name: str = SNAPSHOT, use_cache: bool = True) -> 
     return out
 
 
-def structure_table(name: str = SNAPSHOT, use_cache: bool = True) -> pd.DataFrame:
+def structure_table(name: str = SNAPSHOT, *, use_cache: bool = True) -> pd.DataFrame:
     """An MP snapshot for structure models: every polymorph kept, isolated-atom cells dropped."""
     mp = load_table(name, use_cache=use_cache)
     out = drop_isolated_atoms(mp)
