@@ -44,6 +44,11 @@ KEYED_LIBRARIES = (
 )
 
 
+#: Modules that never enter a cached value (figures, the command line, the build log): editing
+#: them does not invalidate the cache.
+PRESENTATION_MODULES = frozenset({"plots.py", "cli.py", "buildlog.py"})
+
+
 def _package_dir() -> Path:
     return Path(__file__).resolve().parent
 
@@ -51,7 +56,8 @@ def _package_dir() -> Path:
 @functools.cache
 def code_fingerprint() -> dict[str, Any]:
     """What the code that computes cached results is: library versions and a sha256 over every
-    source and data file of the ``bandgaps`` package (computed once per process).
+    source and data file of the ``bandgaps`` package but ``PRESENTATION_MODULES`` (computed once
+    per process).
 
     Examples:
         >>> fp = code_fingerprint()
@@ -62,7 +68,10 @@ def code_fingerprint() -> dict[str, Any]:
 
     digest = hashlib.sha256()
     root = _package_dir()
-    for path in sorted(p for p in root.rglob("*") if p.suffix in {".py", ".yaml"}):
+    files = (p for p in root.rglob("*") if p.suffix in {".py", ".yaml"})
+    for path in sorted(
+        p for p in files if p.relative_to(root).as_posix() not in PRESENTATION_MODULES
+    ):
         digest.update(path.relative_to(root).as_posix().encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
     libraries = {}

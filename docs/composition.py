@@ -183,7 +183,7 @@ display(
 )
 
 # %% tags=["hide-input"]
-rf_label = mb.test["model"].iloc[0]
+rf_label = mb.baseline
 best = mb.test.set_index("model").loc[mb.chosen]
 rf = mb.test.set_index("model").loc[rf_label]
 roost = C.MATBENCH_PUBLISHED["Roost"]
@@ -299,7 +299,7 @@ fig.tight_layout()
 plt.show()
 
 # %% tags=["hide-input"]
-row90 = conf[(conf["model"] == mb.chosen) & np.isclose(conf["nominal coverage"], 0.9)].iloc[0]
+row90 = conf.set_index(["model", "nominal coverage"]).loc[(mb.chosen, 0.9)]
 md(
     f"At 90 % nominal coverage the {mb.chosen} interval covers "
     f"**{row90['empirical coverage']:.1%}** of `test0` with a half-width of "

@@ -171,7 +171,7 @@ display(
 )
 
 # %% tags=["hide-input"]
-fig, ax = plt.subplots(figsize=(8, 3.2))
+fig, ax = plt.subplots(figsize=(plots.PAGE_WIDTH, 3.2))
 stage_frames = [
     ("snapshot", mp),
     ("without isolated atoms", mp.drop(index=isolated.index)),

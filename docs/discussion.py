@@ -135,7 +135,7 @@ display(
 )
 
 # %% tags=["hide-input"]
-fig, ax = plt.subplots(figsize=(9, 3.6))
+fig, ax = plt.subplots(figsize=(plots.PAGE_WIDTH, 3.6))
 meg = struct.loc[D.MEGNET_SNAPSHOT]
 labels = [f"{r['benchmark']}\n{r['our model']} vs {r['published']}" for _, r in comp.iterrows()] + [
     "MEGNet 2018 on snapshot non-metals\nvs the paper's test split"
