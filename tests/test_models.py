@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +14,6 @@ from sklearn.model_selection import GridSearchCV
 from bandgaps.errors import InputError
 from bandgaps.models.boosting import BoostedRegressor
 from bandgaps.models.calibrated import CalibratedCompositionModel, grouped_calibration_split
-from bandgaps.models.composition import make_model
 from bandgaps.models.conformal import conformalize, coverage
 from bandgaps.models.forest import UncertainForestRegressor
 from bandgaps.models.persist import ModelCard, library_versions, load_model, save_model
@@ -138,34 +139,150 @@ def _card(**kw):
     return ModelCard(**base)
 
 
-def test_model_file_round_trip(tmp_path):
-    model = make_model("rf", n_estimators=5, cache=False).fit(
-        ["Si", "Ge", "GaAs", "NaCl", "MgO"], [1.1, 0.7, 1.4, 8.5, 7.8]
+@pytest.fixture(scope="module")
+def small_model(gap_rows):
+    formulas, y = gap_rows
+    return CalibratedCompositionModel("rf", params={"n_estimators": 8}, random_state=0).fit(
+        formulas[:300], y[:300]
     )
-    path = save_model(tmp_path / "m.model", model, _card())
+
+
+@pytest.mark.parametrize("kind", ["rf", "lgbm"])
+def test_model_file_round_trip(tmp_path, gap_rows, kind):
+    formulas, y = gap_rows
+    params = {"n_estimators": 8} if kind == "rf" else {"n_estimators": 20, "num_leaves": 7}
+    model = CalibratedCompositionModel(kind, params=params, random_state=0)
+    model.fit(formulas[:300], y[:300])
+    path = save_model(tmp_path / "m.model", model, _card(kind=kind))
+    assert path.read_bytes().startswith(b"bandgaps-model/3\n")
     loaded, card, extras = load_model(path)
     assert card.target == "band_gap" and extras == {}
-    np.testing.assert_allclose(loaded.predict(["AlP"]), model.predict(["AlP"]))
-    assert not list(tmp_path.glob("*.tmp*"))
+    for a, b in zip(
+        loaded.predict(formulas[300:], return_std=True),
+        model.predict(formulas[300:], return_std=True),
+        strict=True,
+    ):
+        np.testing.assert_allclose(a, b, rtol=1e-12)  # threaded forest sums: order may vary
+    np.testing.assert_allclose(
+        loaded.predict_interval(formulas[300:], 0.9)[0],
+        model.predict_interval(formulas[300:], 0.9)[0],
+        rtol=1e-12,
+    )
+    assert not list(tmp_path.glob(".*partial*"))
 
 
-def test_model_file_from_other_versions_is_refused(tmp_path):
+def test_model_file_from_other_versions_is_refused(tmp_path, small_model):
     versions = {**library_versions(), "scikit-learn": "0.24.2"}
-    path = save_model(tmp_path / "m.model", object(), _card(versions=versions))
+    path = save_model(tmp_path / "m.model", small_model, _card(versions=versions))
     with pytest.raises(InputError, match=r"scikit-learn 0\.24\.2 \(now"):
         load_model(path)
 
 
-def test_model_file_with_changed_features_is_refused(tmp_path):
+def test_model_file_with_changed_features_is_refused(tmp_path, small_model):
     fs = _card().feature_set | {"version": 99}
-    path = save_model(tmp_path / "m.model", object(), _card(feature_set=fs))
+    path = save_model(tmp_path / "m.model", small_model, _card(feature_set=fs))
     with pytest.raises(InputError, match="feature set 'magpie'"):
         load_model(path)
 
 
-@pytest.mark.parametrize("content", [b"", b"not a pickle", pickle.dumps({"a": 1})])
+@pytest.mark.parametrize("content", [b"", b"not a model", b"bandgaps-model/3\nabc\n"])
 def test_not_a_model_file(tmp_path, content):
     path = tmp_path / "x.model"
     path.write_bytes(content)
     with pytest.raises(InputError, match=str(path)):
         load_model(path)
+
+
+class _Boom:
+    """Unpickling this runs code: it writes a marker file."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.write_text, (Path(self.marker), "pwned"))
+
+
+def _rewrite(path: Path, member: str, data: bytes) -> None:
+    """Replace one archive member and re-sign the file, as an attacker would."""
+    import hashlib
+    import io
+    import zipfile
+
+    raw = path.read_bytes()
+    head, _, body = raw.partition(b"\n")[0], None, raw.split(b"\n", 2)[2]
+    src = zipfile.ZipFile(io.BytesIO(body))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as dst:
+        for item in src.namelist():
+            dst.writestr(item, data if item == member else src.read(item))
+        if member not in src.namelist():
+            dst.writestr(member, data)
+    body = out.getvalue()
+    path.write_bytes(head + b"\n" + hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
+
+
+def test_crafted_files_never_run_code(tmp_path, small_model):
+    marker = tmp_path / "marker"
+    evil = pickle.dumps(_Boom(marker))
+    # an old-style pickle file
+    old = tmp_path / "old.model"
+    old.write_bytes(evil)
+    with pytest.raises(InputError, match=r"pickle.*Retrain"):
+        load_model(old)
+    # a genuine file whose payload was swapped for a pickle (object array) and re-signed
+    path = save_model(tmp_path / "m.model", small_model, _card())
+    buf = io.BytesIO()
+    np.savez(buf, nodes_0=np.array([_Boom(marker)], dtype=object))
+    _rewrite(path, "forest.npz", buf.getvalue())
+    with pytest.raises(InputError, match="refused"):
+        load_model(path)
+    # a card that is a pickle
+    path = save_model(tmp_path / "c.model", small_model, _card())
+    _rewrite(path, "card.json", evil)
+    with pytest.raises(InputError, match=r"card\.json is not valid JSON"):
+        load_model(path)
+    assert not marker.exists()
+
+
+def test_unknown_type_and_bad_tree_are_refused(tmp_path, small_model):
+    import json
+    import zipfile
+
+    path = save_model(tmp_path / "m.model", small_model, _card())
+    desc = json.loads(
+        zipfile.ZipFile(io.BytesIO(path.read_bytes().split(b"\n", 2)[2])).read("model.json")
+    )
+    desc["regressor"]["class"] = "os.system"
+    _rewrite(path, "model.json", json.dumps(desc).encode())
+    with pytest.raises(InputError, match=r"'os\.system'.*refused"):
+        load_model(path)
+    # a child index pointing outside its tree (would read out of bounds in Cython)
+    path = save_model(tmp_path / "t.model", small_model, _card())
+    arrays = dict(
+        np.load(
+            io.BytesIO(
+                zipfile.ZipFile(io.BytesIO(path.read_bytes().split(b"\n", 2)[2])).read("forest.npz")
+            )
+        )
+    )
+    arrays["nodes_0"]["left_child"][0] = 10**9
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    _rewrite(path, "forest.npz", buf.getvalue())
+    with pytest.raises(InputError, match="inconsistent"):
+        load_model(path)
+
+
+def test_every_bit_flip_is_detected(tmp_path, small_model):
+    path = save_model(tmp_path / "m.model", small_model, _card())
+    original = path.read_bytes()
+    rng = np.random.default_rng(0)
+    positions = rng.choice(len(original) * 8, size=1000, replace=False)
+    flipped = tmp_path / "flipped.model"
+    for bit in positions:
+        data = bytearray(original)
+        data[bit // 8] ^= 1 << (bit % 8)
+        flipped.write_bytes(bytes(data))
+        with pytest.raises(InputError, match=r"corrupt|not a bandgaps-model"):
+            load_model(flipped)

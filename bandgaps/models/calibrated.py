@@ -137,12 +137,17 @@ class CalibratedCompositionModel(RegressorMixin, BaseEstimator):
         self.fit_seconds_ = time.perf_counter() - t0
         self.n_train_ = len(y)
         self.n_calibration_ = len(cal_formulas)
-        self.conformal_ = None
+        self.half_widths_ = None
         self.calibration_mae_ = float("nan")
         if len(cal_formulas) >= MIN_CALIBRATION_ROWS:
             F_cal = self._features(cal_formulas, cal_extra)
-            self.conformal_ = conformalize(self.pipeline_[-1], F_cal, y_cal, self.levels)
-            pred = self.pipeline_[-1].predict(F_cal)
+            regressor = self.pipeline_[-1]
+            conformal = conformalize(regressor, F_cal, y_cal, self.levels)
+            # absolute residual score: the interval is prediction ± one width per level, so the
+            # calibrated model keeps those widths (plain numbers), not the MAPIE object
+            _, bounds = conformal.predict_interval(F_cal[:1])
+            pred = regressor.predict(F_cal)
+            self.half_widths_ = np.asarray(bounds[0, 1, :] - pred[0], float)
             self.calibration_mae_ = float(np.mean(np.abs(pred - y_cal)))
         return self
 
@@ -173,7 +178,7 @@ class CalibratedCompositionModel(RegressorMixin, BaseEstimator):
     @property
     def calibrated(self) -> bool:
         """Whether the model has conformal intervals."""
-        return getattr(self, "conformal_", None) is not None
+        return getattr(self, "half_widths_", None) is not None
 
     def interval_levels(self) -> tuple[float, ...]:
         return tuple(float(c) for c in self.levels)
@@ -182,10 +187,10 @@ class CalibratedCompositionModel(RegressorMixin, BaseEstimator):
         """Conformal ``{level: (lower, upper)}`` at every stored level, from a feature matrix."""
         if not self.calibrated:
             raise InputError("This model was trained without a calibration split: no intervals")
-        _, bounds = self.conformal_.predict_interval(np.asarray(F))
+        pred = self.pipeline_[-1].predict(np.asarray(F))
         return {
-            level: (bounds[:, 0, k], bounds[:, 1, k])
-            for k, level in enumerate(self.interval_levels())
+            level: (pred - width, pred + width)
+            for level, width in zip(self.interval_levels(), self.half_widths_, strict=True)
         }
 
     def predict_interval_features(self, F: np.ndarray, level: float) -> tuple:

@@ -1,26 +1,59 @@
-"""Model files: a fitted pipeline with a card saying what it is and what made it.
+"""Model files that can be shared: reading one never runs code, and any corruption is caught.
 
-The file is a pickle stream holding the card first (plain Python types) and the estimator
-second, so the card can be checked — format, feature set, library versions — before any
-object of a possibly incompatible library version is unpickled. Loading a model made with
-other versions or features fails with one clear error instead of predicting garbage.
+A model file is three parts, read in this order:
+
+1. a first line naming the format (``bandgaps-model/3``);
+2. a second line with the sha256 of everything after it — one flipped bit anywhere in the file
+   makes it fail this check (or the first), before anything else is parsed;
+3. a ZIP archive of plain data: ``card.json`` (what the model is, what made it, the library
+   versions), ``model.json`` (the estimator's parameters and the classes it is made of),
+   ``forest.npz`` (the trees of a random forest as numeric arrays, read with
+   ``allow_pickle=False``) or ``booster-*.txt`` (LightGBM's own text models).
+
+Only the classes in ``TRUSTED`` are rebuilt; any other name is refused, and the trees' arrays
+are checked (shapes, child indices, feature numbers) before scikit-learn sees them. Nothing is
+unpickled: the pickle-based files of earlier versions are refused with the way to retrain.
+
+What is and is not trusted: a model file from anyone can be *read* safely; its predictions are
+only as good as whoever trained it. The result cache (``BANDGAPS_CACHE``) is pickled and is the
+user's own folder: never fill it with files from elsewhere.
 """
 
 from __future__ import annotations
 
-import pickle
+import hashlib
+import io
+import json
+import zipfile
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from bandgaps.errors import InputError
 from bandgaps.files import atomic_path
 
-FORMAT = "bandgaps-model/2"  # 2: the estimator is a CalibratedCompositionModel
+FORMAT = "bandgaps-model/3"
+_MAGIC = FORMAT.encode() + b"\n"
 
-#: Libraries whose version must match for a pickled model to be trusted.
-PINNED_LIBRARIES = ("bandgaps", "scikit-learn", "lightgbm", "numpy", "matminer", "mapie")
+#: Libraries whose version must match for a model file to be read.
+PINNED_LIBRARIES = ("bandgaps", "scikit-learn", "lightgbm", "numpy", "matminer")
+
+#: The estimator classes a model file may name (its ``model.json``), nothing else.
+TRUSTED = ("CalibratedCompositionModel", "UncertainForestRegressor", "BoostedRegressor")
+
+_TREE_FIELDS = (
+    "left_child",
+    "right_child",
+    "feature",
+    "threshold",
+    "impurity",
+    "n_node_samples",
+    "weighted_n_node_samples",
+    "missing_go_to_left",
+)
 
 
 def library_versions() -> dict[str, str]:
@@ -46,57 +79,294 @@ class ModelCard:
     format: str = FORMAT
 
 
-def save_model(path: str | Path, estimator: Any, card: ModelCard, extras: dict | None = None):
-    """Write card, estimator and optional extras (e.g. a conformal calibrator) atomically."""
+# ----------------------------------------------------------------------------------------------
+# Writing
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _regressor_state(regressor) -> tuple[dict, dict[str, bytes]]:
+    """``(description, files)`` of a fitted regressor: plain parameters and data files."""
+    name = type(regressor).__name__
+    desc = {
+        "class": name,
+        "params": _jsonable(regressor.get_params()),
+        "n_features_in": int(regressor.n_features_in_),
+    }
+    if name == "UncertainForestRegressor":
+        arrays = {}
+        for i, tree in enumerate(regressor.forest_.estimators_):
+            state = tree.tree_.__getstate__()
+            arrays[f"nodes_{i}"] = state["nodes"]
+            arrays[f"values_{i}"] = state["values"]
+            arrays[f"max_depth_{i}"] = np.asarray(state["max_depth"])
+            arrays[f"max_features_{i}"] = np.asarray(tree.max_features_)
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        desc["trees"] = len(regressor.forest_.estimators_)
+        return desc, {"forest.npz": buf.getvalue()}
+    if name == "BoostedRegressor":
+        files = {}
+        for group, boosters in (
+            ("point", regressor.boosters_),
+            ("quantile", regressor.quantile_boosters_),
+        ):
+            for k, b in enumerate(boosters):
+                booster = getattr(b, "booster_", b)
+                files[f"booster-{group}-{k}.txt"] = booster.model_to_string().encode()
+        desc["boosters"] = {
+            "point": len(regressor.boosters_),
+            "quantile": len(regressor.quantile_boosters_),
+        }
+        return desc, files
+    raise InputError(f"Cannot write a model file for a {name}")
+
+
+def save_model(path: str | Path, model, card: ModelCard) -> Path:
+    """Write a fitted ``CalibratedCompositionModel`` and its card atomically."""
     path = Path(path)
-    with atomic_path(path, suffix=path.suffix or ".model") as tmp, tmp.open("wb") as fh:
-        pickle.dump(asdict(card), fh, protocol=pickle.HIGHEST_PROTOCOL)
-        pickle.dump({"estimator": estimator, **(extras or {})}, fh, protocol=5)
+    reg_desc, files = _regressor_state(model.pipeline_[-1])
+    model_desc = {
+        "class": type(model).__name__,
+        "params": _jsonable(model.get_params()),
+        "half_widths": None
+        if model.half_widths_ is None
+        else [float(w) for w in model.half_widths_],
+        "n_train": int(model.n_train_),
+        "n_calibration": int(model.n_calibration_),
+        "calibration_mae": float(model.calibration_mae_),
+        "regressor": reg_desc,
+    }
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("card.json", json.dumps(_jsonable(asdict(card)), indent=1, default=str))
+        zf.writestr("model.json", json.dumps(model_desc, indent=1))
+        for name, data in files.items():
+            zf.writestr(name, data)
+    body = archive.getvalue()
+    with atomic_path(path, suffix=path.suffix or ".model") as tmp:
+        tmp.write_bytes(_MAGIC + hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
     return path
 
 
-def read_card(path: str | Path) -> ModelCard:
-    """The card of a model file, without unpickling the estimator."""
+# ----------------------------------------------------------------------------------------------
+# Reading
+
+
+def _open(path: str | Path) -> zipfile.ZipFile:
+    """The verified archive of a model file, or one clear error."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"Model file {path} does not exist; make one with `bandgaps train`")
-    if path.stat().st_size == 0:
+    data = path.read_bytes()
+    if not data:
         raise InputError(f"Model file {path} is empty")
+    if not data.startswith(_MAGIC):
+        if data[:1] == b"\x80":
+            raise InputError(
+                f"{path} is a model file of an earlier bandgaps version, stored with pickle, "
+                "which can run code when read; it is refused. Retrain it with `bandgaps train`"
+            )
+        raise InputError(f"{path} is not a {FORMAT} model file (corrupt or another kind of file)")
+    head, sep, body = data[len(_MAGIC) :].partition(b"\n")
+    if not sep or hashlib.sha256(body).hexdigest().encode() != head:
+        raise InputError(f"Model file {path} is corrupt: its checksum does not match its contents")
     try:
-        with path.open("rb") as fh:
-            raw = pickle.load(fh)
-    except Exception:
-        raise InputError(f"{path} is not a bandgaps model file (unreadable header)") from None
-    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
-        raise InputError(f"{path} is not a bandgaps model file (expected format {FORMAT})")
-    return ModelCard(**raw)
+        return zipfile.ZipFile(io.BytesIO(body))
+    except zipfile.BadZipFile:
+        raise InputError(f"Model file {path} is corrupt: unreadable archive") from None
+
+
+def _read_json(zf: zipfile.ZipFile, name: str, path) -> dict:
+    try:
+        value = json.loads(zf.read(name))
+    except KeyError:
+        raise InputError(f"Model file {path} lacks {name}") from None
+    except ValueError:
+        raise InputError(f"Model file {path}: {name} is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise InputError(f"Model file {path}: {name} is not a JSON object")
+    return value
+
+
+def read_card(path: str | Path) -> ModelCard:
+    """The card of a model file (checksum verified; nothing else is read)."""
+    zf = _open(path)
+    raw = _read_json(zf, "card.json", path)
+    if raw.get("format") != FORMAT:
+        raise InputError(f"{path} is not a {FORMAT} model file")
+    try:
+        return ModelCard(**raw)
+    except TypeError:
+        raise InputError(f"Model file {path}: the card has unexpected fields") from None
+
+
+def _check_versions(path, card: ModelCard) -> None:
+    from bandgaps.features.composition import get_feature_set
+
+    now = library_versions()
+    diff = {k: (v, now.get(k)) for k, v in card.versions.items() if now.get(k) != v}
+    if diff:
+        what = ", ".join(f"{k} {a} (now {b})" for k, (a, b) in sorted(diff.items()))
+        raise InputError(
+            f"Model file {path} was made with {what}; retrain it with `bandgaps train`"
+        )
+    name = card.feature_set.get("name") if isinstance(card.feature_set, dict) else None
+    try:
+        current = get_feature_set(name).config()
+    except (InputError, TypeError):
+        current = None
+    if current != card.feature_set:
+        raise InputError(
+            f"Model file {path} uses feature set {name!r} in a definition this version "
+            "does not have; retrain it with `bandgaps train`"
+        )
+
+
+def _trusted(name, path) -> str:
+    if name not in TRUSTED:
+        raise InputError(
+            f"Model file {path} names the type {name!r}, which is not one this version reads "
+            f"({', '.join(TRUSTED)}); it is refused"
+        )
+    return name
+
+
+def _tree(nodes, values, max_depth, n_features: int, path):
+    """A scikit-learn tree from checked arrays (a crafted index must not reach Cython)."""
+    from sklearn.tree._tree import Tree
+
+    bad = InputError(f"Model file {path}: a tree's arrays are inconsistent; the file is refused")
+    if nodes.dtype.names != _TREE_FIELDS or nodes.ndim != 1 or not len(nodes):
+        raise bad
+    n = len(nodes)
+    if values.shape != (n, 1, 1) or values.dtype != np.float64:
+        raise bad
+    left, right, feature = (nodes[f].astype(np.int64) for f in _TREE_FIELDS[:3])
+    leaf = left == -1
+    index = np.arange(n)
+    inner_ok = (left[~leaf] > index[~leaf]) & (left[~leaf] < n) & (right[~leaf] > index[~leaf])
+    inner_ok &= (right[~leaf] < n) & (feature[~leaf] >= 0) & (feature[~leaf] < n_features)
+    if not inner_ok.all() or not (right[leaf] == -1).all():
+        raise bad
+    if not (np.isfinite(nodes["threshold"][~leaf]).all() and np.isfinite(values).all()):
+        raise bad
+    tree = Tree(n_features, np.array([1], dtype=np.intp), 1)
+    tree.__setstate__(
+        {"max_depth": int(max_depth), "node_count": n, "nodes": nodes, "values": values}
+    )
+    return tree
+
+
+def _rebuild_regressor(desc: dict, zf: zipfile.ZipFile, path):
+    name = _trusted(desc.get("class"), path)
+    n_features = desc.get("n_features_in")
+    if not isinstance(n_features, int) or n_features <= 0:
+        raise InputError(f"Model file {path}: the regressor's feature count is missing")
+    params = desc.get("params", {})
+    if name == "UncertainForestRegressor":
+        from sklearn.ensemble import RandomForestRegressor
+        from sklearn.tree import DecisionTreeRegressor
+
+        from bandgaps.models.forest import UncertainForestRegressor
+
+        reg = UncertainForestRegressor(**params)
+        try:
+            arrays = np.load(io.BytesIO(zf.read("forest.npz")), allow_pickle=False)
+            trees = []
+            for i in range(int(desc["trees"])):
+                est = DecisionTreeRegressor()
+                est.tree_ = _tree(
+                    arrays[f"nodes_{i}"],
+                    arrays[f"values_{i}"],
+                    arrays[f"max_depth_{i}"],
+                    n_features,
+                    path,
+                )
+                est.n_features_in_ = n_features
+                est.n_outputs_ = 1
+                est.max_features_ = int(arrays[f"max_features_{i}"])
+                trees.append(est)
+        except InputError:
+            raise
+        except Exception as exc:  # a missing member or an array of the wrong kind
+            raise InputError(
+                f"Model file {path}: unreadable forest ({type(exc).__name__}); the file is refused"
+            ) from None
+        forest = RandomForestRegressor(n_estimators=len(trees))
+        forest.estimators_ = trees
+        forest.estimator_ = DecisionTreeRegressor()
+        forest.n_features_in_ = n_features
+        forest.n_outputs_ = 1
+        reg.forest_ = forest
+    else:  # BoostedRegressor
+        import lightgbm as lgb
+
+        from bandgaps.models.boosting import BoostedRegressor
+
+        params = {**params, "objectives": tuple(params.get("objectives", ()))}
+        reg = BoostedRegressor(**params)
+        counts = desc.get("boosters", {})
+        try:
+            loaded = {
+                group: [
+                    lgb.Booster(model_str=zf.read(f"booster-{group}-{k}.txt").decode())
+                    for k in range(int(counts.get(group, 0)))
+                ]
+                for group in ("point", "quantile")
+            }
+        except Exception as exc:
+            raise InputError(
+                f"Model file {path}: unreadable booster ({type(exc).__name__}); it is refused"
+            ) from None
+        if not loaded["point"] or any(
+            b.num_feature() != n_features for bs in loaded.values() for b in bs
+        ):
+            raise InputError(f"Model file {path}: its boosters do not match; it is refused")
+        reg.boosters_, reg.quantile_boosters_ = loaded["point"], loaded["quantile"]
+    reg.n_features_in_ = n_features
+    return reg
 
 
 def load_model(path: str | Path, check_versions: bool = True) -> tuple[Any, ModelCard, dict]:
-    """Return ``(estimator, card, extras)``; refuse files made with other versions or features."""
-    from bandgaps.features.composition import get_feature_set
+    """Return ``(model, card, {})``: checksum, then card, then the payload; refuse files made
+    with other versions or features, and any type outside ``TRUSTED``."""
+    from bandgaps.models.calibrated import CalibratedCompositionModel
+    from bandgaps.models.composition import make_model
 
-    path = Path(path)
+    zf = _open(path)
     card = read_card(path)
     if check_versions:
-        now = library_versions()
-        diff = {k: (v, now.get(k)) for k, v in card.versions.items() if now.get(k) != v}
-        if diff:
-            what = ", ".join(f"{k} {a} (now {b})" for k, (a, b) in sorted(diff.items()))
-            raise InputError(
-                f"Model file {path} was made with {what}; retrain it with `bandgaps train`"
-            )
-        name = card.feature_set.get("name")
-        try:
-            current = get_feature_set(name).config()
-        except InputError:
-            current = None
-        if current != card.feature_set:
-            raise InputError(
-                f"Model file {path} uses feature set {name!r} in a definition this version "
-                "does not have; retrain it with `bandgaps train`"
-            )
-    with path.open("rb") as fh:
-        pickle.load(fh)
-        payload = pickle.load(fh)
-    return payload.pop("estimator"), card, payload
+        _check_versions(path, card)
+    desc = _read_json(zf, "model.json", path)
+    _trusted(desc.get("class"), path)
+    if desc["class"] != "CalibratedCompositionModel":
+        raise InputError(f"Model file {path} does not hold a composition model")
+    try:
+        model = CalibratedCompositionModel(**desc["params"])
+        model.pipeline_ = make_model(model.kind, feature_set=model.feature_set, cache=model.cache)
+        regressor = _rebuild_regressor(desc["regressor"], zf, path)
+        widths = desc.get("half_widths")
+        model.half_widths_ = None if widths is None else np.asarray(widths, float)
+        model.n_train_ = int(desc["n_train"])
+        model.n_calibration_ = int(desc["n_calibration"])
+        model.calibration_mae_ = float(desc["calibration_mae"])
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(
+            f"Model file {path}: unreadable model description ({type(exc).__name__}); it is refused"
+        ) from None
+    if model.half_widths_ is not None and len(model.half_widths_) != len(model.levels):
+        raise InputError(f"Model file {path}: interval widths do not match their levels")
+    model.pipeline_.steps[-1] = ("regressor", regressor)
+    model.pipeline_[0].fit()
+    return model, card, {}
