@@ -215,8 +215,16 @@ def train_cmd(
 ) -> None:
     """Train a composition model for any numeric target and write it to a model file."""
     from bandgaps.data.tables import training_table
+    from bandgaps.models.composition import get_spec
     from bandgaps.models.training import train_to_file
 
+    # every option and the output path are checked before any data is read or model trained
+    get_spec(model)
+    if not 0 <= calibration < 1:
+        raise BandgapsError(f"--calibration must be a fraction in [0, 1), not {calibration}")
+    if n_estimators is not None and n_estimators < 1:
+        raise BandgapsError(f"--n-estimators must be at least 1, not {n_estimators}")
+    _check_output_file(out_file)
     table = training_table(data, target)
     params = {} if n_estimators is None else {"n_estimators": n_estimators}
     out.print(
@@ -334,6 +342,29 @@ def supercells_cmd(
 
     if system.replace("–", "-").lower() != "si-ge":
         raise BandgapsError(f"Only the Si-Ge system is built here, not {system!r}")
+    if method not in {"enumerate", "sqs", "random"}:
+        raise BandgapsError(f"--method must be enumerate, sqs or random, not {method!r}")
+    if scale not in {"vegard", "none"}:
+        raise BandgapsError(f"--scale must be vegard or none, not {scale!r}")
+    if fmt not in {"cif", "extxyz"}:
+        raise BandgapsError(f"--format must be cif or extxyz, not {fmt!r}")
+    bad_x = [v for v in x or [] if not 0 <= v <= 1]
+    if bad_x:
+        raise BandgapsError(f"--x must be a Ge fraction from 0 to 1, not {bad_x[0]}")
+    if method == "enumerate" and not 1 <= max_atoms <= 16:
+        raise BandgapsError(f"--max-atoms must be from 1 to 16, not {max_atoms}")
+    if method == "random":
+        reps = round((size / 8) ** (1 / 3)) if size > 0 else 0
+        if reps < 1 or 8 * reps**3 != size:
+            raise BandgapsError(f"--size must be 8·n³ atoms (8, 64, 216, …), not {size}")
+        if seeds < 1:
+            raise BandgapsError(f"--seeds must be at least 1, not {seeds}")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BandgapsError(f"--out {out_dir} is a file; name a folder for the cells")
+    if model is not None:
+        from bandgaps.models.megnet import fidelity_state, get_family
+
+        fidelity_state(fidelity, get_family(model))
     grid = x or [round(v, 2) for v in np.arange(0.1, 0.91, 0.1)]
     if method == "enumerate":
         cells = alloys.enumerated_cells(max_atoms, scale=scale)
@@ -356,6 +387,20 @@ def supercells_cmd(
     with atomic_path(out_dir / "cells.csv", suffix=".csv") as tmp:
         table.to_csv(tmp, index=False, float_format="%.5g")
     out.print(f"wrote {len(paths):,} {method} cells ({fmt}) and cells.csv to {out_dir}")
+
+
+def _check_output_file(path: Path) -> None:
+    """An output file the command can write: not a folder, in a folder that exists and that
+    this user may write to (checked before any work, so nothing is computed in vain)."""
+    import os
+
+    if path.is_dir():
+        raise BandgapsError(f"--out {path} is a folder; name a file such as {path / 'gap.model'}")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise BandgapsError(f"--out {path}: the folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise BandgapsError(f"--out {path}: the folder {parent} is not writable")
 
 
 def _formulas_from_csv(file: Path) -> list[str]:

@@ -116,3 +116,59 @@ def test_bad_row_in_training_csv_is_named(tmp_path, capsys):
     path.write_text("formula,target\nSi,1.1\nGe,0.7\nQq2,3\n")
     assert main(["train", "--data", str(path), "--out", str(tmp_path / "m.model")]) == 1
     assert "'Qq2' (row 4)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--calibration", "1"], "--calibration must be a fraction"),
+        (["--calibration", "-0.5"], "--calibration must be a fraction"),
+        (["--n-estimators", "0"], "--n-estimators must be at least 1"),
+        (["--model", "svm"], "Unknown model 'svm'"),
+    ],
+)
+def test_train_options_are_checked_before_any_work(extra, message, tmp_path, capsys):
+    # a data set that does not exist: the option error must come first
+    args = ["train", "--data", "nope.csv", "--out", str(tmp_path / "m.model"), *extra]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and err.startswith("error:")
+    assert not list(tmp_path.iterdir())
+
+
+def test_train_output_path_is_checked_before_training(tmp_path, capsys, small_gap_csv):
+    for out, message in [
+        (tmp_path, "is a folder"),
+        (tmp_path / "missing" / "m.model", "does not exist"),
+    ]:
+        assert main(["train", "--data", str(small_gap_csv), "--out", str(out)]) == 1
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--method", "random", "--x", "-0.1"], "--x must be a Ge fraction"),
+        (["--method", "random", "--size", "0"], "--size must be 8·n³"),
+        (["--method", "random", "--size", "60"], "--size must be 8·n³"),
+        (["--method", "random", "--seeds", "0"], "--seeds must be at least 1"),
+        (["--method", "magic"], "--method must be"),
+        (["--format", "pdb"], "--format must be"),
+        (["--model", "megnet-2018", "--fidelity", "exp"], "predicts PBE gaps only"),
+    ],
+)
+def test_supercell_options_are_checked_before_any_work(extra, message, tmp_path, capsys):
+    out = tmp_path / "cells"
+    assert main(["supercells", "--out", str(out), *extra]) == 1
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_supercells_out_naming_a_file_is_one_line(tmp_path, capsys):
+    existing = tmp_path / "cells.txt"
+    existing.write_text("keep me")
+    assert main(["supercells", "--out", str(existing)]) == 1
+    assert "is a file" in capsys.readouterr().err
+    assert existing.read_text() == "keep me"
