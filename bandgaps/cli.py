@@ -226,6 +226,12 @@ def train_cmd(
         raise BandgapsError(f"--n-estimators must be at least 1, not {n_estimators}")
     _check_output_file(out_file)
     table = training_table(data, target)
+    dropped = table.source["rows without a finite numeric target"]
+    if dropped:
+        out.print(
+            f"dropped {dropped:,} row(s) whose {table.target} is not a finite number "
+            "(text, empty, NaN or inf)"
+        )
     params = {} if n_estimators is None else {"n_estimators": n_estimators}
     out.print(
         f"training {model} on {len(table.y):,} rows of {data} → {table.target} "

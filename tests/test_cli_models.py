@@ -172,3 +172,34 @@ def test_supercells_out_naming_a_file_is_one_line(tmp_path, capsys):
     assert main(["supercells", "--out", str(existing)]) == 1
     assert "is a file" in capsys.readouterr().err
     assert existing.read_text() == "keep me"
+
+
+def test_small_lgbm_stops_early_and_stays_small(small_gap_csv, tmp_path, capsys):
+    from bandgaps.models.persist import load_model
+
+    out = tmp_path / "small.model"
+    args = ["train", "--data", str(small_gap_csv), "--target", "gap_eV", "--model", "lgbm"]
+    assert main([*args, "--out", str(out)]) == 0
+    assert out.stat().st_size < 1_000_000
+    model, card, _ = load_model(out)
+    boosters = model.pipeline_[-1].boosters_ + model.pipeline_[-1].quantile_boosters_
+    limit = card.params.get("n_estimators", 3000)
+    assert all(b.current_iteration() < limit for b in boosters)  # early stopping took effect
+
+
+def test_non_finite_targets_are_dropped_and_reported(tmp_path, capsys, small_gap_csv):
+    df = pd.read_csv(small_gap_csv, keep_default_na=False)
+    df["gap_eV"] = df["gap_eV"].astype(object)
+    df.loc[0, "gap_eV"], df.loc[1, "gap_eV"], df.loc[2, "gap_eV"] = "inf", "n/a", ""
+    path = tmp_path / "dirty.csv"
+    df.to_csv(path, index=False)
+    out = tmp_path / "m.model"
+    args = ["train", "--data", str(path), "--target", "gap_eV", "--n-estimators", "5"]
+    assert main([*args, "--out", str(out)]) == 0
+    assert "dropped 3 row(s) whose gap_eV is not a finite number" in capsys.readouterr().out
+
+
+def test_absurd_amount_is_one_short_line(gap_model):
+    res = run_cli("predict", str(gap_model), "Si" + "1" * 9998)
+    assert res.returncode == 1 and res.stderr.count("\n") == 1
+    assert "not a finite positive number" in res.stderr and len(res.stderr) < 300

@@ -95,3 +95,17 @@ def test_supercells_random_extxyz(tmp_path):
     )
     assert len(list(out.glob("*.extxyz"))) == 2
     assert main(["supercells", "--method", "nope", "--out", str(out)]) == 1
+
+
+def test_overlapping_sites_and_unknown_elements_are_one_line(tmp_path, capsys):
+    overlapping = tmp_path / "POSCAR_overlap"
+    overlapping.write_text(
+        "two Si on one spot\n1.0\n5 0 0\n0 5 0\n0 0 5\nSi\n2\nDirect\n0 0 0\n0.01 0 0\n"
+    )
+    assert main(["predict-structure", str(overlapping), "--model", "megnet-2018"]) == 1
+    assert "overlapping atoms" in capsys.readouterr().err
+    heavy = tmp_path / "POSCAR_Am"
+    heavy.write_text("americium\n1.0\n3.5 0 0\n0 3.5 0\n0 0 3.5\nAm\n1\nDirect\n0 0 0\n")
+    assert main(["predict-structure", str(heavy), "--model", "megnet-2018"]) == 1
+    err = capsys.readouterr().err
+    assert "up to Z = 94" in err and err.count("\n") == 1

@@ -6,6 +6,7 @@ Neither is a material, so both are refused here.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Iterable
 
@@ -28,21 +29,35 @@ def parse_formula(formula: object, row: object | None = None) -> Composition:
     """
     where = f" (row {row})" if row is not None else ""
     if not isinstance(formula, str) or not formula.strip():
-        raise InputError(f"Cannot parse formula {formula!r}{where}: empty or not text")
+        raise InputError(f"Cannot parse formula {_short(formula)}{where}: empty or not text")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             comp = Composition(formula.strip())
     except Exception as exc:  # pymatgen raises ValueError, KeyError, ... depending on the flaw
-        raise InputError(f"Cannot parse formula {formula!r}{where}: {exc}") from None
+        detail = str(exc).splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"Cannot parse formula {_short(formula)}{where}: {detail}") from None
     if not comp.valid:
         unknown = ", ".join(
             sorted(str(el.symbol) for el in comp.elements if isinstance(el, DummySpecies))
         )
-        raise InputError(f"Cannot parse formula {formula!r}{where}: unknown element(s) {unknown}")
+        raise InputError(
+            f"Cannot parse formula {_short(formula)}{where}: unknown element(s) {unknown}"
+        )
     if comp.num_atoms <= 0:
-        raise InputError(f"Cannot parse formula {formula!r}{where}: it contains no atoms")
+        raise InputError(f"Cannot parse formula {_short(formula)}{where}: it contains no atoms")
+    if not all(math.isfinite(amount) and amount > 0 for amount in comp.values()):
+        raise InputError(
+            f"Cannot parse formula {_short(formula)}{where}: an amount is not a finite positive "
+            "number"
+        )
     return comp
+
+
+def _short(formula: object, limit: int = 40) -> str:
+    """The formula for a message: long ones are cut, so an error stays one readable line."""
+    text = repr(formula)
+    return text if len(text) <= limit else f"{text[: limit - 5]}…' ({len(text) - 2} characters)"
 
 
 def parse_formulas(

@@ -9,6 +9,9 @@ from pymatgen.core import Structure
 
 from bandgaps.errors import InputError
 
+#: Two sites closer than this (Å) are the same atom written twice, not a crystal.
+MIN_SITE_DISTANCE = 0.5
+
 
 def read_structure(file: str | Path) -> Structure:
     """Read a POSCAR/CONTCAR, CIF, extended XYZ or any format pymatgen recognises by name.
@@ -39,4 +42,9 @@ def read_structure(file: str | Path) -> Structure:
         raise InputError(f"Cannot read a crystal structure from {file}: {detail}") from None
     if len(structure) == 0:
         raise InputError(f"Structure file holds no atoms: {file}")
+    if len(structure) > 1 and not structure.is_valid(tol=MIN_SITE_DISTANCE):
+        raise InputError(
+            f"Structure file {file} has sites closer than {MIN_SITE_DISTANCE} Å to each other "
+            "(overlapping atoms); fix the file"
+        )
     return structure

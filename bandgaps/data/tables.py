@@ -155,8 +155,8 @@ def training_table(source: str | Path, target: str | None = None) -> TrainingTab
     """Formulas and targets of any source ``load_table`` reads.
 
     An MP snapshot is reduced to the composition-model table first. ``target`` defaults to
-    ``band_gap`` where the table has one, else ``target``. Rows whose target is not a number
-    are dropped and counted in ``source``.
+    ``band_gap`` where the table has one, else ``target``. Rows whose target is not a finite
+    number (text, empty, NaN, ±inf) are dropped and counted in ``source``; the CLI says so.
     """
     df = load_table(source)
     info = {"dataset": df.attrs.get("dataset", str(source)), "sha256": df.attrs.get("sha256")}
@@ -169,15 +169,15 @@ def training_table(source: str | Path, target: str | None = None) -> TrainingTab
         target = "band_gap" if "band_gap" in df.columns else "target"
     if target not in df.columns:
         raise InputError(f"No column {target!r} in {source}; columns: {list(df.columns)}")
-    y = pd.to_numeric(df[target], errors="coerce")
-    keep = y.notna().to_numpy()
+    y = pd.to_numeric(df[target], errors="coerce").to_numpy(float)
+    keep = np.isfinite(y)
     if not keep.any():
-        raise InputError(f"Column {target!r} of {source} has no numeric values")
+        raise InputError(f"Column {target!r} of {source} has no finite numeric values")
     info["rows"] = int(keep.sum())
-    info["rows without a numeric target"] = int((~keep).sum())
+    info["rows without a finite numeric target"] = int((~keep).sum())
     return TrainingTable(
         formulas=[str(f) for f in df.loc[keep, "formula"]],
-        y=y[keep].to_numpy(float),
+        y=y[keep],
         target=target,
         source=info,
     )

@@ -35,6 +35,9 @@ from bandgaps.errors import InputError
 #: Fidelity names → the integer global state the multi-fidelity models were trained with.
 FIDELITIES = {"pbe": 0, "gllb-sc": 1, "hse": 2, "exp": 3}
 
+#: Largest atomic number with an atom embedding in the pretrained models (megnet's nvocal 95).
+MAX_Z = 94
+
 #: What the targets of each fidelity are (``None``: a single-fidelity PBE model).
 TRAINED_ON = {None: "PBE", "pbe": "PBE", "gllb-sc": "GLLB-SC", "hse": "HSE", "exp": "experiment"}
 
@@ -245,6 +248,14 @@ class PretrainedEnsemble:
         return (mean, members.std(axis=0)) if return_std else mean
 
     def _check(self, structures) -> None:
+        """Refuse, before TensorFlow starts, what the models cannot read."""
+        for i, s in enumerate(structures):
+            beyond = sorted({el.symbol for el in s.composition.elements if el.Z > MAX_Z})
+            if beyond:
+                raise InputError(
+                    f"Structure {i} ({s.composition.reduced_formula}) holds {', '.join(beyond)}: "
+                    f"MEGNet has an embedding for elements up to Z = {MAX_Z} only"
+                )
         if not self.family.disordered:
             for i, s in enumerate(structures):
                 if not s.is_ordered:

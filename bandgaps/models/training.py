@@ -41,6 +41,8 @@ def train(
     params = {"random_state": seed, **(params or {})}
     if kind == "lgbm" and "clip_min" not in params and table.y.min() >= 0:
         params["clip_min"] = 0.0  # a non-negative target (gaps, lengths) stays non-negative
+    if kind == "lgbm":
+        params.setdefault("early_stopping", 0.1)  # rounds (time, file size) follow the data
     if len(table.y) < MIN_ROWS:
         raise InputError(f"Need at least {MIN_ROWS} rows to train, got {len(table.y)}")
     model = CalibratedCompositionModel(
