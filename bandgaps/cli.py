@@ -425,16 +425,38 @@ def _print_fields(title: str, fields: dict[str, str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``bandgaps`` script; returns the exit status."""
+    """Entry point of the ``bandgaps`` script; returns the exit status.
+
+    0: done; 1: the input cannot be used (one line on stderr starting with ``error:``); 2: the
+    command line itself is wrong (one line too). Nothing else reaches the user: an unexpected
+    exception is reported in one line as well (and is a bug to report).
+    """
+    from typer._click import exceptions as click  # typer 0.29 carries its own click
+
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="bandgaps", standalone_mode=True)
+        result = command.main(args=argv, prog_name="bandgaps", standalone_mode=False)
     except BandgapsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except SystemExit as exc:  # click's own exit: help, usage errors (2), Ctrl-C
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    return 0
+        return _fail(str(exc), 1)
+    except click.NoArgsIsHelpError:  # the help is already on stdout
+        return 2
+    except click.UsageError as exc:
+        hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
+        return _fail(exc.format_message() + hint, 2)
+    except click.ClickException as exc:
+        return _fail(exc.format_message(), 1)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 1)
+    except Exception as exc:  # a bug: still one line for the user, with what to report
+        detail = str(exc).splitlines()[0][:200] if str(exc).strip() else ""
+        return _fail(f"unexpected {type(exc).__name__}: {detail} (please report this)", 1)
+    return result if isinstance(result, int) else 0
+
+
+def _fail(message: str, code: int) -> int:
+    text = " ".join(message.split())  # one line, whatever the message held
+    print(f"error: {text}", file=sys.stderr)
+    return code
 
 
 def run() -> None:

@@ -92,3 +92,11 @@ def test_featurization_benchmark_measures_three_ways():
     bench = R.featurization_benchmark(formulas, matminer_rows=10)
     assert list(bench["formulas"]) == [10, 200, 200]
     assert (bench["seconds"] > 0).all() and (bench["formulas/s"] > 0).all()
+
+
+def test_model_file_checks_measure_flips_and_crafted_files():
+    checks = R.model_file_checks(n_rows=120, n_flips=60, use_cache=False)
+    assert checks["flips detected"] == checks["bit flips"] == 60
+    assert checks["crafted refused"] == checks["crafted files"] == 3
+    assert checks["crafted that ran code"] == 0
+    assert 10_000 < checks["file bytes"] < 1_000_000

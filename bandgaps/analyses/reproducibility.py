@@ -229,3 +229,76 @@ __all__ = [
     "page_times",
     "stage_timings",
 ]
+
+
+def model_file_checks(n_rows: int = 300, n_flips: int = 1000, use_cache: bool = True) -> dict:
+    """What a shared model file withstands, measured: train the LightGBM model on ``n_rows``
+    rows through ``bandgaps train`` (time, file size), flip ``n_flips`` single bits of the file
+    and load each copy, and load three crafted files that would run code if unpickled.
+    Cached under the code fingerprint (the timing is that of the build that measured it)."""
+    from bandgaps.cache import cached
+
+    def compute() -> dict:
+        import contextlib
+        import io
+        import pickle
+        import random
+        from pathlib import Path
+
+        from bandgaps.cli import main
+        from bandgaps.data.tables import load_table
+        from bandgaps.errors import InputError
+        from bandgaps.models.persist import load_model
+
+        with tempfile.TemporaryDirectory(prefix="bandgaps-model-checks-") as tmp:
+            root = Path(tmp)
+            rows = load_table("matbench-mp-gap-train").head(n_rows)[["formula", "target"]]
+            rows.to_csv(root / "rows.csv", index=False)
+            model = root / "gap.model"
+            t0 = time.perf_counter()
+            args = ["train", "--data", str(root / "rows.csv"), "--model", "lgbm"]
+            with contextlib.redirect_stdout(io.StringIO()):
+                code = main([*args, "--out", str(model)])
+            seconds = time.perf_counter() - t0
+            if code != 0:
+                raise RuntimeError("training the check model failed")
+            data = model.read_bytes()
+            rng = random.Random(0)
+            detected = 0
+            flipped = root / "flipped.model"
+            for bit in rng.sample(range(len(data) * 8), n_flips):
+                copy = bytearray(data)
+                copy[bit // 8] ^= 1 << (bit % 8)
+                flipped.write_bytes(bytes(copy))
+                try:
+                    load_model(flipped)
+                except InputError:
+                    detected += 1
+            marker = root / "ran"
+
+            class Payload:
+                def __reduce__(self):
+                    return (Path.write_text, (marker, "code ran"))
+
+            evil = pickle.dumps(Payload())
+            crafted = {"old pickle file": evil, "pickle after a genuine header": data[:40] + evil}
+            crafted["pickle as the whole archive"] = data.split(b"\n", 2)[0] + b"\n" + evil
+            refused = 0
+            for blob in crafted.values():
+                flipped.write_bytes(blob)
+                try:
+                    load_model(flipped)
+                except InputError:
+                    refused += 1
+            return {
+                "rows": n_rows,
+                "train seconds": seconds,
+                "file bytes": len(data),
+                "bit flips": n_flips,
+                "flips detected": detected,
+                "crafted files": len(crafted),
+                "crafted refused": refused,
+                "crafted that ran code": int(marker.exists()),
+            }
+
+    return cached("model-file-checks", {"rows": n_rows, "flips": n_flips}, compute, use_cache)

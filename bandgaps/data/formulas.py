@@ -106,10 +106,16 @@ def read_formula_csv(file, what: str = "Formula file"):
     if file.stat().st_size == 0:
         raise InputError(f"{what} {file} is empty")
     try:
-        # keep_default_na=False: "NaN" (sodium nitride) and "NA" are formulas, not missing values
-        df = pd.read_csv(file, keep_default_na=False, na_values=[""])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            # keep_default_na=False: "NaN" (sodium nitride) and "NA" are formulas, not missing
+            # values; index_col=False: a row with an extra field is an error, not an index
+            df = pd.read_csv(file, keep_default_na=False, na_values=[""], index_col=False)
     except Exception as exc:
-        raise InputError(f"Cannot read {file} as CSV: {exc}") from None
+        detail = " ".join(str(exc).split())[:200]
+        raise InputError(f"Cannot read {file} as CSV: {detail}") from None
+    if any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):
+        raise InputError(f"Cannot read {file} as CSV: some rows have more fields than the header")
     if "formula" not in df.columns:
         raise InputError(f"{file} has no 'formula' column (columns: {list(df.columns)})")
     return df

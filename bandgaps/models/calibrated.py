@@ -25,6 +25,7 @@ Examples:
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 
@@ -139,7 +140,7 @@ class CalibratedCompositionModel(RegressorMixin, BaseEstimator):
         self.n_calibration_ = len(cal_formulas)
         self.half_widths_ = None
         self.calibration_mae_ = float("nan")
-        if len(cal_formulas) >= MIN_CALIBRATION_ROWS:
+        if len(cal_formulas) >= self.min_calibration_rows():
             F_cal = self._features(cal_formulas, cal_extra)
             regressor = self.pipeline_[-1]
             conformal = conformalize(regressor, F_cal, y_cal, self.levels)
@@ -150,6 +151,12 @@ class CalibratedCompositionModel(RegressorMixin, BaseEstimator):
             self.half_widths_ = np.asarray(bounds[0, 1, :] - pred[0], float)
             self.calibration_mae_ = float(np.mean(np.abs(pred - y_cal)))
         return self
+
+    def min_calibration_rows(self) -> int:
+        """Fewest calibration rows that give every stored level a finite interval (a 95 %
+        interval needs 19 scores), and never fewer than ``MIN_CALIBRATION_ROWS``."""
+        top = max(float(c) for c in self.levels)
+        return max(MIN_CALIBRATION_ROWS, math.ceil(top / (1 - top) - 1e-9))
 
     # ------------------------------------------------------------------------------------
     def _features(self, formulas, extra, fit: bool = False) -> np.ndarray:
