@@ -115,3 +115,11 @@ def test_loaded_mp_frame_is_cached_by_checksum(shared_copy, shared):
     first = catalog.load("mp-bandstructure-binaries")
     second = catalog.load("mp-bandstructure-binaries")
     assert first is not second and first["formula"].equals(second["formula"])
+
+
+def test_snapshot_without_a_table_is_one_clear_error(tmp_path):
+    path = tmp_path / "nothing.json.gz"
+    with gzip.open(path, "wt") as fh:
+        fh.write("{}")
+    with pytest.raises(SnapshotError, match="holds no table"):
+        load_table(str(path))

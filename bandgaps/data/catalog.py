@@ -252,6 +252,8 @@ def _read_mp_json(file: Path) -> pd.DataFrame:
         raise SnapshotError(
             f"Cannot read MP snapshot {file}: {type(exc).__name__}: {exc}"
         ) from None
+    if not isinstance(raw, pd.DataFrame) or raw.empty:
+        raise SnapshotError(f"MP snapshot {file} holds no table of materials")
     raw = raw.rename(columns={"final_structure": "structure", "energy_above_hull": "e_above_hull"})
     missing = {"structure", "band_gap", "e_above_hull"} - set(raw.columns)
     if missing:
