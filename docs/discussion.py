@@ -223,9 +223,13 @@ display(
 
 # %% tags=["hide-input"]
 xx = np.linspace(0, 1, 201)
-fig = plt.figure(figsize=(plots.PAGE_WIDTH, 8.6))
-grid = fig.add_gridspec(2, 2, height_ratios=[1, 0.9])
-axes = [fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1]), fig.add_subplot(grid[1, :])]
+fig = plt.figure(figsize=(plots.PAGE_WIDTH, 5.6))
+grid = fig.add_gridspec(2, 2, height_ratios=[1, 0.34])
+axes = [fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])]
+axes[1].sharey(axes[0])
+key = fig.add_subplot(grid[1, :])  # one legend for both panels, below them
+key.axis("off")
+entries: dict[str, object] = {}
 for ax, trained, title in [
     (axes[0], "PBE", "models of PBE gaps"),
     (axes[1], "experiment", "models of measured gaps"),
@@ -233,19 +237,28 @@ for ax, trained, title in [
     sub = curves[curves["trained on"] == trained]
     for (kind, model), c in sub.groupby(["input", "model"], sort=False):
         style = {si_ge.COMPOSITION: "-", si_ge.ORDERED_CELLS: "--"}.get(kind, ":")
-        ax.plot(c["x"], c["mean"], style, lw=1.4, label=model)
-    ax.plot(xx, si_ge.weber_alonso_gap(xx), "k-", lw=2.2, label="experiment")
+        c = c.sort_values("x")
+        entries[model] = ax.plot(c["x"], c["mean"], style, lw=1.4)[0]
+    entries["experiment (Weber & Alonso)"] = ax.plot(xx, si_ge.weber_alonso_gap(xx), "k-", lw=2.2)[
+        0
+    ]
     ax.set_title(title)
     ax.set_xlabel("x in Si$_{1-x}$Ge$_x$")
     ax.set_ylim(bottom=0)
-    ax.legend(frameon=False, fontsize="small")
+key.legend(list(entries.values()), list(entries), ncol=2, loc="center", frameon=False, fontsize=9)
 axes[0].set_ylabel("band gap (eV)")
+fig.tight_layout()
+plt.show()
+
+# %% tags=["hide-input"]
 order = verdicts.sort_values("MAE vs experiment (eV)")
 colors = {
     si_ge.COMPOSITION: "#3b6fb6",
     si_ge.ORDERED_CELLS: "#d95f02",
     si_ge.DISORDERED_CELL: "#7570b3",
 }
+fig, bar_ax = plt.subplots(figsize=(plots.PAGE_WIDTH, 4.2))
+axes = [*axes, bar_ax]
 axes[2].barh(
     order["model"],
     order["MAE vs experiment (eV)"],
@@ -256,10 +269,11 @@ for i, (_, r) in enumerate(order.iterrows()):
     if r["trained on"] == "experiment":
         axes[2].text(r["MAE vs experiment (eV)"] + 0.01, i, "exp.", va="center")
 axes[2].invert_yaxis()
+axes[2].set_xlim(0, 1.15 * order["MAE vs experiment (eV)"].max())  # room for the "exp." marks
 axes[2].set_xlabel("MAE vs experiment over x (eV)")
 axes[2].set_title("distance from the measured curve")
 handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colors.values()]
-axes[2].legend(handles, list(colors), frameon=False, fontsize="small", loc="lower right")
+axes[2].legend(handles, list(colors), frameon=False, fontsize="small", loc="upper right")
 fig.tight_layout()
 plt.show()
 
