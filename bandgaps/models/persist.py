@@ -199,7 +199,10 @@ def _read_json(zf: zipfile.ZipFile, name: str, path) -> dict:
 
 def read_card(path: str | Path) -> ModelCard:
     """The card of a model file (checksum verified; nothing else is read)."""
-    zf = _open(path)
+    return _card(_open(path), path)
+
+
+def _card(zf: zipfile.ZipFile, path) -> ModelCard:
     raw = _read_json(zf, "card.json", path)
     if raw.get("format") != FORMAT:
         raise InputError(f"{path} is not a {FORMAT} model file")
@@ -342,8 +345,8 @@ def load_model(path: str | Path, check_versions: bool = True) -> tuple[Any, Mode
     from bandgaps.models.calibrated import CalibratedCompositionModel
     from bandgaps.models.composition import make_model
 
-    zf = _open(path)
-    card = read_card(path)
+    zf = _open(path)  # read and checksummed once
+    card = _card(zf, path)
     if check_versions:
         _check_versions(path, card)
     desc = _read_json(zf, "model.json", path)
