@@ -30,6 +30,7 @@ data_app = typer.Typer(
 app.add_typer(data_app, name="data")
 
 out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 @data_app.command("list")
@@ -255,7 +256,13 @@ def train_cmd(
 
 @app.command("predict")
 def predict_cmd(
-    model_file: Annotated[Path, typer.Argument(help="model file from `bandgaps train`")],
+    model_file: Annotated[
+        str,
+        typer.Argument(
+            help="a named model (measured-gap, pbe-gap; see `bandgaps models`) or a model file "
+            "from `bandgaps train`"
+        ),
+    ],
     formulas: Annotated[list[str] | None, typer.Argument(help="chemical formulas")] = None,
     file: Annotated[Path | None, typer.Option("--file", help="CSV with a 'formula' column")] = None,
     interval: Annotated[
@@ -264,7 +271,11 @@ def predict_cmd(
     ] = None,
     csv: Annotated[bool, typer.Option("--csv", help="print CSV instead of a table")] = False,
 ) -> None:
-    """Predict the model's target for formulas, with σ (and a conformal interval on request)."""
+    """Predict band gaps (or a model file's target) for formulas.
+
+    With a named model the table says which quantity it is: the measured gap or the PBE gap.
+    """
+    from bandgaps.models import named
     from bandgaps.models.training import predict_file
 
     items = list(formulas or [])
@@ -272,17 +283,51 @@ def predict_cmd(
         items += _formulas_from_csv(file)
     if not items:
         raise BandgapsError("Give formulas as arguments or a CSV with --file")
-    frame = predict_file(model_file, items, confidence=interval)
+    if model_file in named.NAMED and not Path(model_file).is_file():
+        if interval is not None:
+            raise BandgapsError(
+                f"The named model {model_file!r} has no conformal intervals; use --interval "
+                "with a model file from `bandgaps train`"
+            )
+        from bandgaps.data.formulas import parse_formula
+
+        for i, item in enumerate(items, start=1):  # one clear error before any training
+            parse_formula(item, row=i)
+        if not named.is_current(named.model_path(model_file)):
+            err.print(f"training the named model {model_file!r} once (a few minutes)…")
+        frame = named.predict_named(model_file, items)
+        title = f"{frame.attrs['quantity']} from the named model {model_file}"
+    else:
+        frame = predict_file(Path(model_file), items, confidence=interval)
+        card = frame.attrs["card"]
+        title = f"{card.target} from {Path(model_file).name} ({card.kind})"
     if csv:
         sys.stdout.write(frame.to_csv(index=False, float_format="%.4g"))
         return
-    card = frame.attrs["card"]
-    table = Table(title=f"{card.target} from {model_file.name} ({card.kind})")
+    table = Table(title=title)
     for col in frame.columns:
         table.add_column(str(col), justify="left" if col == "formula" else "right")
     for row in frame.itertuples(index=False):
         table.add_row(Text(str(row[0])), *(f"{v:.3f}" for v in row[1:]))
     out.print(table)
+
+
+@app.command("models")
+def models_cmd() -> None:
+    """List the study's named models: what each predicts, its training data and its file."""
+    from bandgaps.models import named
+
+    frame = named.list_models()
+    out.print(f"named models (folder {named.models_dir()}):")
+    for row in frame.itertuples(index=False):
+        built = row.status == "built"
+        detail = (
+            f"built from {row.trained_on}, {int(row.n_train):,} rows, {row.created}"
+            if built
+            else "not built yet: trained on first use (a few minutes)"
+        )
+        out.print(Text(f"  {row.name}: predicts the {row.predicts}; {detail}"))
+        out.print(Text(f"    {row.description}"))
 
 
 @app.command("predict-structure")

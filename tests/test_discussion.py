@@ -41,7 +41,14 @@ def test_composition_benchmarks_change_with_the_underlying_results(matbench):
         t_small.loc[ref_rows, "our MAE (eV)"], t_larger.loc[ref_rows, "our MAE (eV)"]
     )
     pd.testing.assert_series_equal(t_small["published MAE (eV)"], t_larger["published MAE (eV)"])
-    assert list(t_small["published MAE (eV)"]) == [0.529, 0.503, 0.363, 0.263, 0.260]
+    # the matbench figures are read from the pinned leaderboard, not typed
+    assert np.round(t_small["published MAE (eV)"], 4).tolist() == [
+        0.529,
+        0.503,
+        0.3452,
+        0.2655,
+        0.2308,
+    ]
     # the matbench rows quote the forest and the model chosen on val0
     mbt = matbench.test.set_index("model")["MAE"]
     assert t_small.loc[D.MB_FOREST, "our MAE (eV)"] == mbt.loc["RF"]

@@ -3,6 +3,7 @@ executed figures; an error in any cell fails the build. Skip with ``-m "not site
 
 import re
 import shutil
+import time
 
 import pytest
 from conftest import build_site
@@ -65,6 +66,7 @@ def _figures(html: str) -> list[str]:
         "structure",
         "si_ge_supercells",
         "kspacing",
+        "benchmarks",
         "discussion",
         "reproducibility",
     ],
@@ -78,7 +80,7 @@ def test_executed_pages_have_no_error_or_stderr_output(built_site, page):
 def test_composition_page_reports_test_maes_beside_published(built_site):
     html = (built_site / "composition.html").read_text()
     assert len(_figures(html)) >= 4  # 2 parity pairs, σ calibration, conformal coverage
-    for published in ["0.529", "0.503", "0.363", "0.263", "0.260"]:
+    for published in ["0.529", "0.503", "0.345", "0.266", "0.231"]:
         assert published in html
     assert "Chosen on <code>val0</code>" in html
     assert re.search(r"On <code>test0</code> the forest reaches <strong>0\.\d{3} eV", html)
@@ -119,9 +121,9 @@ def test_discussion_page_compares_with_published_and_concludes(built_site):
     for published in [
         "0.529",
         "0.503",
-        "0.363",
-        "0.263",
-        "0.260",
+        "0.345",
+        "0.266",
+        "0.231",
         "0.33",
         "10.63",
         "badly disagree",
@@ -132,6 +134,37 @@ def test_discussion_page_compares_with_published_and_concludes(built_site):
     for section in ["The data and its limits", "Results", "What the results mean", "Further work"]:
         assert section in html
     assert "Weber" in html and "Phys. Rev. B 40" in html
+
+
+def test_benchmarks_page_scores_three_tasks_beside_the_leaderboard(built_site):
+    html = (built_site / "benchmarks.html").read_text()
+    assert len(_figures(html)) >= 4  # three leaderboards and the Si–Ge figure
+    assert "test rows identical" in html and "largest difference from the leaderboard" in html
+    for entry in ["darwin", "CrabNet", "Finder_v1.2_composition", "median of the gated variants"]:
+        assert entry in html
+    assert re.search(r"Our five-fold mean: <strong>0\.\d{4} eV", html)
+    assert re.search(r"scores <strong>0\.\d{4} eV</strong> \(five-fold mean\)", html)
+    assert re.search(r"balanced accuracy of <strong>0\.\d{4}</strong>", html)
+    assert re.search(r"<strong>0\.\d{3} eV</strong> from the 4\.2 K curve", html)
+    assert "Where we stand against the targets" in html
+    assert "Varshni" in html
+
+
+def test_cli_predicts_measured_gaps_with_the_models_the_build_left(built_site, capsys):
+    """After the build, `bandgaps predict measured-gap …` needs no training command."""
+    from bandgaps.cli import main
+    from bandgaps.models import named
+
+    assert all(named.is_current(named.model_path(n)) for n in named.NAMED)
+    t0 = time.perf_counter()
+    code = main(["predict", "measured-gap", "Si", "Ge", "Si49Ge51", "GaAs", "ZnO", "--csv"])
+    seconds = time.perf_counter() - t0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert code == 0 and seconds < 60
+    assert out[0].startswith("formula,measured gap (eV)")
+    gaps = {line.split(",")[0]: float(line.split(",")[1]) for line in out[1:]}
+    assert set(gaps) == {"Si", "Ge", "Si49Ge51", "GaAs", "ZnO"}
+    assert gaps["ZnO"] > 2.0 and gaps["GaAs"] > 0.8  # wide and medium measured gaps
 
 
 def test_reproducibility_page_shows_the_measured_cold_build(site_builds):

@@ -42,7 +42,13 @@ _MAGIC = FORMAT.encode() + b"\n"
 PINNED_LIBRARIES = ("bandgaps", "scikit-learn", "lightgbm", "numpy", "matminer")
 
 #: The estimator classes a model file may name (its ``model.json``), nothing else.
-TRUSTED = ("CalibratedCompositionModel", "UncertainForestRegressor", "BoostedRegressor")
+TRUSTED = (
+    "CalibratedCompositionModel",
+    "UncertainForestRegressor",
+    "BoostedRegressor",
+    "MeasuredGapModel",
+    "PBEReference",
+)
 
 _TREE_FIELDS = (
     "left_child",
@@ -93,8 +99,9 @@ def _jsonable(value):
     return value
 
 
-def _regressor_state(regressor) -> tuple[dict, dict[str, bytes]]:
-    """``(description, files)`` of a fitted regressor: plain parameters and data files."""
+def _regressor_state(regressor, prefix: str = "") -> tuple[dict, dict[str, bytes]]:
+    """``(description, files)`` of a fitted regressor: plain parameters and data files (named
+    with ``prefix`` when one archive holds several)."""
     name = type(regressor).__name__
     desc = {
         "class": name,
@@ -121,7 +128,8 @@ def _regressor_state(regressor) -> tuple[dict, dict[str, bytes]]:
         ):
             for k, b in enumerate(boosters):
                 booster = getattr(b, "booster_", b)
-                files[f"booster-{group}-{k}.txt"] = booster.model_to_string().encode()
+                files[f"{prefix}booster-{group}-{k}.txt"] = booster.model_to_string().encode()
+        desc["prefix"] = prefix
         desc["boosters"] = {
             "point": len(regressor.boosters_),
             "quantile": len(regressor.quantile_boosters_),
@@ -130,9 +138,64 @@ def _regressor_state(regressor) -> tuple[dict, dict[str, bytes]]:
     raise InputError(f"Cannot write a model file for a {name}")
 
 
+def _reference_state(ref, prefix: str) -> tuple[dict, dict[str, bytes]]:
+    gap, f1 = _regressor_state(ref.gap_model_, f"{prefix}gap-")
+    metal, f2 = _regressor_state(ref.metal_model_.booster_, f"{prefix}metal-")
+    desc = {
+        "class": "PBEReference",
+        "feature_set": ref.feature_set,
+        "n_train": int(ref.n_train_),
+        "gap": gap,
+        "metal": metal,
+    }
+    return desc, {**f1, **f2}
+
+
+def _transfer_state(model) -> tuple[dict, dict[str, bytes]]:
+    """Description and files of a ``PBEReference`` or a ``MeasuredGapModel``."""
+    if type(model).__name__ == "PBEReference":
+        return _reference_state(model, "ref-")
+    ref, files = _reference_state(model.reference, "ref-")
+    committee = type(model.model).__name__ == "GatedCommittee"
+    members = model.model.members_ if committee else [model.model]
+    descs = []
+    for i, gated in enumerate(members):
+        reg, f_reg = _regressor_state(gated.regressor_, f"m{i}-gap-")
+        member = {
+            "params": _jsonable(gated.get_params()),
+            "n_features_in": int(gated.n_features_in_),
+            "regressor": reg,
+            "gate": None,
+        }
+        files.update(f_reg)
+        if gated.gate_ is not None:
+            member["gate"], f_gate = _regressor_state(gated.gate_.booster_, f"m{i}-gate-")
+            files.update(f_gate)
+        descs.append(member)
+    desc = {
+        "class": "MeasuredGapModel",
+        "feature_set": model.feature_set,
+        "reference": ref,
+        "committee": committee,
+        "members": descs,
+        "n_train": int(model.model.n_train_),
+        "lookup": None,
+    }
+    if model.lookup is not None:
+        buf = io.BytesIO()
+        np.savez(buf, keys=np.asarray(model.lookup.keys_, dtype=str), values=model.lookup.values_)
+        files["lookup.npz"] = buf.getvalue()
+        desc["lookup"] = len(model.lookup.keys_)
+    return desc, files
+
+
 def save_model(path: str | Path, model, card: ModelCard) -> Path:
-    """Write a fitted ``CalibratedCompositionModel`` and its card atomically."""
+    """Write a fitted model (``CalibratedCompositionModel``, ``MeasuredGapModel`` or
+    ``PBEReference``) and its card atomically."""
     path = Path(path)
+    if type(model).__name__ in ("MeasuredGapModel", "PBEReference"):
+        model_desc, files = _transfer_state(model)
+        return _write(path, card, model_desc, files)
     reg_desc, files = _regressor_state(model.pipeline_[-1])
     model_desc = {
         "class": type(model).__name__,
@@ -145,6 +208,10 @@ def save_model(path: str | Path, model, card: ModelCard) -> Path:
         "calibration_mae": float(model.calibration_mae_),
         "regressor": reg_desc,
     }
+    return _write(path, card, model_desc, files)
+
+
+def _write(path: Path, card: ModelCard, model_desc: dict, files: dict[str, bytes]) -> Path:
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("card.json", json.dumps(_jsonable(asdict(card)), indent=1, default=str))
@@ -316,12 +383,15 @@ def _rebuild_regressor(desc: dict, zf: zipfile.ZipFile, path):
         from bandgaps.models.boosting import BoostedRegressor
 
         params = {**params, "objectives": tuple(params.get("objectives", ()))}
+        prefix = desc.get("prefix", "")
+        if not isinstance(prefix, str) or (prefix and not prefix.replace("-", "").isalnum()):
+            raise InputError(f"Model file {path}: a booster name is malformed; it is refused")
         reg = BoostedRegressor(**params)
         counts = desc.get("boosters", {})
         try:
             loaded = {
                 group: [
-                    lgb.Booster(model_str=zf.read(f"booster-{group}-{k}.txt").decode())
+                    lgb.Booster(model_str=zf.read(f"{prefix}booster-{group}-{k}.txt").decode())
                     for k in range(int(counts.get(group, 0)))
                 ]
                 for group in ("point", "quantile")
@@ -351,6 +421,8 @@ def load_model(path: str | Path, check_versions: bool = True) -> tuple[Any, Mode
         _check_versions(path, card)
     desc = _read_json(zf, "model.json", path)
     _trusted(desc.get("class"), path)
+    if desc["class"] in ("MeasuredGapModel", "PBEReference"):
+        return _load_transfer(desc, zf, path), card, {}
     if desc["class"] != "CalibratedCompositionModel":
         raise InputError(f"Model file {path} does not hold a composition model")
     try:
@@ -362,14 +434,123 @@ def load_model(path: str | Path, check_versions: bool = True) -> tuple[Any, Mode
         model.n_train_ = int(desc["n_train"])
         model.n_calibration_ = int(desc["n_calibration"])
         model.calibration_mae_ = float(desc["calibration_mae"])
-    except InputError:
-        raise
     except Exception as exc:
-        raise InputError(
-            f"Model file {path}: unreadable model description ({type(exc).__name__}); it is refused"
-        ) from None
+        raise _unreadable(exc, path) from None
     if model.half_widths_ is not None and len(model.half_widths_) != len(model.levels):
         raise InputError(f"Model file {path}: interval widths do not match their levels")
     model.pipeline_.steps[-1] = ("regressor", regressor)
     model.pipeline_[0].fit()
     return model, card, {}
+
+
+def _load_reference(desc: dict, zf: zipfile.ZipFile, path):
+    from bandgaps.features.composition import get_feature_set
+    from bandgaps.models.transfer import MetalClassifier, PBEReference
+
+    if not isinstance(desc, dict) or desc.get("class") != "PBEReference":
+        raise InputError(f"Model file {path}: the PBE reference is missing; it is refused")
+    ref = PBEReference(get_feature_set(desc.get("feature_set")).name)
+    ref.gap_model_ = _rebuild_regressor(desc["gap"], zf, path)
+    metal = MetalClassifier()
+    metal.booster_ = _rebuild_regressor(desc["metal"], zf, path)
+    metal.classes_ = np.array([0, 1])
+    metal.n_features_in_ = metal.booster_.n_features_in_
+    ref.metal_model_ = metal
+    ref.n_train_ = int(desc["n_train"])
+    return ref
+
+
+def _load_gated(member: dict, zf: zipfile.ZipFile, path, width: int):
+    from bandgaps.models.transfer import GatedGapModel, MetalClassifier
+
+    params = dict(member["params"])
+    columns = params.get("columns")
+    if columns is not None and (
+        not isinstance(columns, list)
+        or not all(isinstance(c, int) and 0 <= c < width for c in columns)
+    ):
+        raise InputError(f"Model file {path}: a member's columns are malformed; it is refused")
+    residual = params.get("residual_column")
+    if residual is not None and not (isinstance(residual, int) and 0 <= residual < width):
+        raise InputError(f"Model file {path}: a member's columns are malformed; it is refused")
+    gated = GatedGapModel(**params)
+    gated.regressor_ = _rebuild_regressor(member["regressor"], zf, path)
+    n_read = width if columns is None else len(columns)
+    gated.gate_ = None
+    if member.get("gate") is not None:
+        gate = MetalClassifier()
+        gate.booster_ = _rebuild_regressor(member["gate"], zf, path)
+        gate.classes_ = np.array([0, 1])
+        gate.n_features_in_ = gate.booster_.n_features_in_
+        if gate.n_features_in_ != n_read:
+            raise InputError(f"Model file {path}: its parts do not fit together; it is refused")
+        gated.gate_ = gate
+    if gated.regressor_.n_features_in_ != n_read or member.get("n_features_in") != width:
+        raise InputError(f"Model file {path}: its parts do not fit together; it is refused")
+    gated.n_features_in_ = width
+    return gated
+
+
+def _load_transfer(desc: dict, zf: zipfile.ZipFile, path):
+    """A ``PBEReference`` or ``MeasuredGapModel`` from checked parts."""
+    from bandgaps.features.composition import get_feature_set
+    from bandgaps.models.transfer import GatedCommittee, MeasuredGapModel
+
+    try:
+        if desc["class"] == "PBEReference":
+            return _load_reference(desc, zf, path)
+        ref = _load_reference(desc["reference"], zf, path)
+        feature_set = get_feature_set(desc["feature_set"]).name
+        n_comp = _feature_count(feature_set)
+        if ref.gap_model_.n_features_in_ != n_comp:
+            raise InputError(f"Model file {path}: its parts do not fit together; it is refused")
+        lookup = _load_lookup(desc, zf, path) if desc.get("lookup") else None
+        width = n_comp + 2 + (0 if lookup is None else 3)
+        members = [_load_gated(m, zf, path, width) for m in desc["members"]]
+        if not members or (len(members) > 1 and not desc.get("committee")):
+            raise InputError(f"Model file {path}: its members are malformed; it is refused")
+        if desc.get("committee"):
+            model = GatedCommittee(members)
+            model.members_ = members
+            model.n_features_in_ = width
+        else:
+            model = members[0]
+        model.n_train_ = int(desc["n_train"])
+        return MeasuredGapModel(ref, feature_set, model, lookup)
+    except Exception as exc:
+        raise _unreadable(exc, path) from None
+
+
+def _unreadable(exc: Exception, path) -> InputError:
+    """The one error for a model description that cannot be rebuilt (an ``InputError`` raised
+    while rebuilding is passed on as it is)."""
+    if isinstance(exc, InputError):
+        return exc
+    return InputError(
+        f"Model file {path}: unreadable model description ({type(exc).__name__}); it is refused"
+    )
+
+
+def _load_lookup(desc: dict, zf: zipfile.ZipFile, path):
+    """The MP gap lookup: a text array of keys and a float array of three columns."""
+    from bandgaps.models.transfer import MPGapLookup
+
+    arrays = np.load(io.BytesIO(zf.read("lookup.npz")), allow_pickle=False)
+    keys, values = arrays["keys"], arrays["values"]
+    if (
+        keys.dtype.kind != "U"
+        or keys.ndim != 1
+        or values.shape != (len(keys), 3)
+        or values.dtype != np.float64
+        or len(keys) != int(desc["lookup"])
+    ):
+        raise InputError(f"Model file {path}: its composition lookup is malformed; it is refused")
+    lookup = MPGapLookup()
+    lookup.keys_, lookup.values_ = keys, values
+    return lookup
+
+
+def _feature_count(feature_set: str) -> int:
+    from bandgaps.features.composition import CompositionFeatures
+
+    return len(CompositionFeatures(feature_set, cache=False).feature_labels())

@@ -1,0 +1,320 @@
+"""The official Matbench v0.1 protocol for any ``formula → target`` task.
+
+Matbench scores a task by five-fold cross-validation over its rows in Matbench's own order,
+``KFold(5, shuffle=True, random_state=18012019)`` (``StratifiedKFold`` with the same arguments for
+classification). Applied to the catalogued tasks this gives the published test rows exactly. The
+benchmark's rule: every decision (features, hyper-parameters, candidate choice, calibration) is
+made inside a fold's training rows, and the fold's test rows are scored once. ``run_task`` only
+ever hands the estimator the training rows of a fold; what it returns can be written in
+Matbench's ``results.json.gz`` layout (keyed by the ``mb-…`` ids) with ``write_results``.
+
+Examples:
+    >>> task = TASKS["expt_gap"]
+    >>> task.mb_id(0), task.kind, task.metric
+    ('mb-expt-gap-0001', 'regression', 'mae')
+    >>> [len(test) for _, test in official_folds(task, n_rows=10)]
+    [2, 2, 2, 2, 2]
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bandgaps.errors import InputError
+from bandgaps.files import atomic_path
+
+#: Matbench v0.1's seed for every task's folds.
+MATBENCH_SEED = 18012019
+N_FOLDS = 5
+
+
+@dataclass(frozen=True)
+class MatbenchTask:
+    """A Matbench task: its catalog table, kind and the id pattern of its rows."""
+
+    name: str
+    catalog: str
+    kind: str  # "regression" or "classification"
+    id_digits: int
+    unit: str = "eV"
+
+    @property
+    def matbench_name(self) -> str:
+        return f"matbench_{self.name}"
+
+    @property
+    def metric(self) -> str:
+        """The leaderboard's headline metric (``mae``, or ``rocauc`` for classification)."""
+        return "mae" if self.kind == "regression" else "rocauc"
+
+    def mb_id(self, row: int) -> str:
+        """Matbench's id of row ``row`` (counted from 0): ``mb-expt-gap-0001`` for row 0."""
+        return f"mb-{self.name.replace('_', '-')}-{row + 1:0{self.id_digits}d}"
+
+    def load(self) -> pd.DataFrame:
+        """The whole task: ``formula``, ``composition``, ``target``, indexed by ``mb_id``."""
+        from bandgaps.data.tables import load_table
+
+        frame = load_table(self.catalog).reset_index(drop=True)
+        frame.index = pd.Index([self.mb_id(i) for i in range(len(frame))], name="mb_id")
+        return frame
+
+
+TASKS: dict[str, MatbenchTask] = {
+    "mp_gap": MatbenchTask("mp_gap", "matbench-mp-gap", "regression", 6),
+    "expt_gap": MatbenchTask("expt_gap", "matbench-expt-gap", "regression", 4),
+    "expt_is_metal": MatbenchTask("expt_is_metal", "matbench-expt-is-metal", "classification", 4),
+}
+
+
+def get_task(name: str) -> MatbenchTask:
+    try:
+        return TASKS[name.removeprefix("matbench_")]
+    except KeyError:
+        raise InputError(
+            f"Unknown Matbench task {name!r}; choose one of {', '.join(TASKS)}"
+        ) from None
+
+
+def official_folds(
+    task: MatbenchTask, target: Sequence | None = None, n_rows: int | None = None
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``[(train rows, test rows)]`` of the five published folds (row positions).
+
+    Regression tasks need only the row count; classification folds are stratified on
+    ``target``.
+    """
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    if task.kind == "classification":
+        if target is None:
+            raise InputError(f"{task.name}: stratified folds need the target")
+        y = np.asarray(target)
+        splitter = StratifiedKFold(n_splits=N_FOLDS, shuffle=True, random_state=MATBENCH_SEED)
+        return [(tr, te) for tr, te in splitter.split(np.zeros(len(y)), y)]
+    n = len(target) if target is not None else n_rows
+    if n is None:
+        raise InputError("official_folds needs the target or the number of rows")
+    splitter = KFold(n_splits=N_FOLDS, shuffle=True, random_state=MATBENCH_SEED)
+    return list(splitter.split(np.zeros(n)))
+
+
+# ----------------------------------------------------------------------------------------------
+# Scores, as Matbench computes them
+
+
+def score_fold(task: MatbenchTask, y, pred) -> dict[str, float]:
+    """Matbench's per-fold scores. Classification takes probabilities of class 1 and adds the
+    label scores at p > 0.5 (``balanced_accuracy`` is what the published ``rocauc`` of label
+    submissions equals)."""
+    from sklearn import metrics
+
+    y = np.asarray(y, float)
+    pred = np.asarray(pred, float)
+    if task.kind == "regression":
+        err = pred - y
+        nonzero = y != 0
+        return {
+            "mae": float(np.mean(np.abs(err))),
+            "rmse": float(np.sqrt(np.mean(err**2))),
+            "mape": float(np.mean(np.abs(err[nonzero] / y[nonzero]))) if nonzero.any() else np.nan,
+            "max_error": float(np.max(np.abs(err))),
+        }
+    labels = (pred > 0.5).astype(int)
+    return {
+        "accuracy": float(metrics.accuracy_score(y, labels)),
+        "balanced_accuracy": float(metrics.balanced_accuracy_score(y, labels)),
+        "f1": float(metrics.f1_score(y, labels)),
+        "rocauc": float(metrics.roc_auc_score(y, pred)),
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# The runner
+
+
+@dataclass
+class BenchmarkRun:
+    """Out-of-fold predictions and per-fold scores of one entry on one task."""
+
+    task: MatbenchTask
+    entry: str
+    predictions: pd.DataFrame  # mb_id index: fold, target, prediction
+    scores: pd.DataFrame  # one row per fold
+    parameters: list[dict] = field(default_factory=list)
+    fit_seconds: list[float] = field(default_factory=list)
+
+    def mean(self, metric: str | None = None) -> float:
+        return float(self.scores[metric or self.task.metric].mean())
+
+
+#: ``fit_predict(train frame, test frame, fold) -> (predictions, parameters)``: trains on the
+#: train frame only (``formula``, ``composition``, ``target`` and any columns the caller added)
+#: and predicts the test frame, which carries no target.
+FoldModel = Callable[[pd.DataFrame, pd.DataFrame, int], tuple[np.ndarray, dict]]
+
+
+def run_task(
+    task: MatbenchTask,
+    fit_predict: FoldModel,
+    entry: str,
+    data: pd.DataFrame | None = None,
+    folds: Sequence[int] | None = None,
+    progress: bool | None = None,
+) -> BenchmarkRun:
+    """Run ``fit_predict`` on each official fold and score its test rows once.
+
+    The test frame handed to ``fit_predict`` has no ``target`` column, so nothing about the test
+    rows' answers can reach a fit.
+    """
+    from tqdm import tqdm
+
+    from bandgaps.config import progress_enabled
+
+    data = task.load() if data is None else data
+    splits = official_folds(task, data["target"])
+    chosen = range(N_FOLDS) if folds is None else folds
+    rows, frames, params, seconds = [], [], [], []
+    bar = tqdm(
+        chosen,
+        desc=f"{task.name}: {entry}",
+        unit="fold",
+        disable=not (progress_enabled() if progress is None else progress),
+    )
+    for k in bar:
+        train_rows, test_rows = splits[k]
+        train = data.iloc[train_rows]
+        test = data.iloc[test_rows].drop(columns="target")
+        t0 = time.perf_counter()
+        pred, fold_params = fit_predict(train, test, k)
+        seconds.append(time.perf_counter() - t0)
+        pred = np.asarray(pred, float)
+        if pred.shape != (len(test),) or not np.all(np.isfinite(pred)):
+            raise InputError(f"{entry}: fold {k} returned {pred.shape} predictions for {len(test)}")
+        y = data["target"].to_numpy()[test_rows]
+        rows.append({"fold": k, **score_fold(task, y, pred)})
+        frames.append(pd.DataFrame({"fold": k, "target": y, "prediction": pred}, index=test.index))
+        params.append(fold_params)
+    return BenchmarkRun(task, entry, pd.concat(frames), pd.DataFrame(rows), params, seconds)
+
+
+# ----------------------------------------------------------------------------------------------
+# Matbench's results file
+
+
+def results_document(runs: Sequence[BenchmarkRun], metadata: dict | None = None) -> dict:
+    """Runs of one entry in the layout of Matbench's ``results.json.gz`` (one task per run)."""
+    tasks = {}
+    for run in runs:
+        results = {}
+        for k, (_, fold) in enumerate(run.predictions.groupby("fold", sort=True)):
+            results[f"fold_{k}"] = {
+                "data": {i: float(p) for i, p in fold["prediction"].items()},
+                "parameters": run.parameters[k] if k < len(run.parameters) else {},
+                "scores": {
+                    m: float(v) for m, v in run.scores.iloc[k].drop("fold").items() if m != "fold"
+                },
+            }
+        tasks[run.task.matbench_name] = {
+            "@module": "matbench.task",
+            "@class": "MatbenchTask",
+            "benchmark_name": "matbench_v0.1",
+            "dataset_name": run.task.matbench_name,
+            "results": results,
+        }
+    return {
+        "@module": "matbench.bench",
+        "@class": "MatbenchBenchmark",
+        "benchmark_name": "matbench_v0.1",
+        "tasks": tasks,
+        "user_metadata": metadata or {},
+        "datestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def write_results(path: str | Path, runs: Sequence[BenchmarkRun], metadata: dict | None = None):
+    """Write ``results.json.gz`` atomically; returns the path."""
+    path = Path(path)
+    doc = results_document(runs, metadata)
+    with atomic_path(path, suffix=".gz") as tmp, gzip.open(tmp, "wt", encoding="utf-8") as fh:
+        json.dump(doc, fh)
+    return path
+
+
+def read_results(path: str | Path) -> dict[str, pd.DataFrame]:
+    """``{task: frame of mb_id, fold, prediction}`` from a ``results.json.gz``."""
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        doc = json.load(fh)
+    out = {}
+    for name, task in doc["tasks"].items():
+        rows = [
+            (mb_id, int(fold.removeprefix("fold_")), value)
+            for fold, res in task["results"].items()
+            for mb_id, value in res["data"].items()
+        ]
+        out[name] = pd.DataFrame(rows, columns=["mb_id", "fold", "prediction"]).set_index("mb_id")
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# The published entries
+
+
+def leaderboard_folds() -> pd.DataFrame:
+    """Published per-fold scores (``model``, ``task``, ``fold``, ``metric``, ``value``)."""
+    from bandgaps.data.tables import load_table
+
+    return load_table("matbench-leaderboard-folds")
+
+
+def leaderboard_predictions(task: MatbenchTask, model: str | None = None) -> pd.DataFrame:
+    """Published per-material test predictions of ``task`` (CrabNet, Darwin, RF)."""
+    from bandgaps.data.tables import load_table
+
+    frame = load_table("matbench-leaderboard-predictions")
+    frame = frame[frame["task"] == task.matbench_name]
+    if model is not None:
+        frame = frame[frame["model"] == model]
+    frame = frame.copy()
+    # label submissions (expt_is_metal) are stored as True/False text
+    labels = {"True": 1.0, "False": 0.0, "true": 1.0, "false": 0.0}
+    frame["prediction"] = [
+        labels.get(p, p) if isinstance(p, str) else p for p in frame["prediction"]
+    ]
+    frame["prediction"] = frame["prediction"].astype(float)
+    return frame.set_index("mb_id")
+
+
+def leaderboard_means(task: MatbenchTask) -> pd.DataFrame:
+    """Each published entry's mean and spread over the five folds, best first."""
+    folds = leaderboard_folds()
+    folds = folds[(folds["task"] == task.matbench_name) & (folds["metric"] == task.metric)]
+    table = folds.groupby("model")["value"].agg(["mean", "std", "count"]).reset_index()
+    return table.sort_values("mean", ascending=task.kind == "regression").reset_index(drop=True)
+
+
+__all__ = [
+    "MATBENCH_SEED",
+    "TASKS",
+    "BenchmarkRun",
+    "MatbenchTask",
+    "get_task",
+    "leaderboard_folds",
+    "leaderboard_means",
+    "leaderboard_predictions",
+    "official_folds",
+    "read_results",
+    "results_document",
+    "run_task",
+    "score_fold",
+    "write_results",
+]

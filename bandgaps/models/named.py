@@ -1,0 +1,215 @@
+"""The study's named models: files the CLI finds without a training command.
+
+``bandgaps predict measured-gap Si Ge`` reads ``measured-gap.bgm`` from the models folder
+(``$BANDGAPS_MODELS``, default ``models/`` inside the cache folder). The site build leaves the
+files there; when one is missing, or was made by other code, the first call trains it from the
+catalogued data (a few minutes, with a progress bar) and writes it in the safe model-file
+format (``bandgaps.models.persist``). ``bandgaps models`` lists them with their cards.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from bandgaps.errors import InputError
+
+MODELS_ENV = "BANDGAPS_MODELS"
+
+
+@dataclass(frozen=True)
+class NamedModel:
+    """A model the study trains and the CLI can name."""
+
+    name: str
+    quantity: str  # what the model predicts: "measured gap" or "PBE gap"
+    description: str
+    build: Callable[[bool], tuple[object, object]]  # use_cache -> (model, card)
+
+
+def models_dir() -> Path:
+    """Where named model files live (``$BANDGAPS_MODELS`` or ``<cache>/models``)."""
+    from bandgaps.config import cache_dir
+
+    configured = os.environ.get(MODELS_ENV)
+    path = Path(configured).expanduser() if configured else cache_dir() / "models"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _code_id() -> str:
+    from bandgaps.cache import cache_key
+
+    return cache_key("named-models", {})
+
+
+def _card(kind: str, quantity: str, n_train: int, data: dict, params: dict):
+    from bandgaps.features.composition import get_feature_set
+    from bandgaps.models.persist import ModelCard
+
+    return ModelCard(
+        kind=kind,
+        target=f"{quantity} (eV)",
+        feature_set=get_feature_set("magpie+fractions").config(),
+        training_data={**data, "code": _code_id()},
+        n_train=n_train,
+        params=params,
+    )
+
+
+def _build_pbe(use_cache: bool):
+    from bandgaps.analyses.measured import pbe_reference
+    from bandgaps.models.transfer import LARGE_DATA
+
+    ref = pbe_reference(use_cache)
+    data = {"source": "matbench-mp-gap", "rows": ref.n_train_, "fidelity": "PBE"}
+    return ref, _card("pbe-gap", "PBE gap", ref.n_train_, data, dict(LARGE_DATA))
+
+
+def _build_measured(use_cache: bool):
+    from bandgaps.analyses.measured import measured_gap_model
+
+    model, counts = measured_gap_model(use_cache)
+    data = {
+        "source": "matbench-expt-gap + matbench-expt-is-metal (gate labels)",
+        **counts,
+        "transfer": "pbe-gap (matbench-mp-gap)",
+        "fidelity": "experiment",
+    }
+    params = {"variant": counts["variant"]}
+    return model, _card("measured-gap", "measured gap", model.model.n_train_, data, params)
+
+
+NAMED: dict[str, NamedModel] = {
+    "measured-gap": NamedModel(
+        "measured-gap",
+        "measured gap",
+        "measured band gap (expt_gap, Zhuo et al. 2018) from composition: LightGBM with a "
+        "metal gate, helped by predicted PBE gap and metallicity",
+        _build_measured,
+    ),
+    "pbe-gap": NamedModel(
+        "pbe-gap",
+        "PBE gap",
+        "PBE band gap of the Materials Project (matbench mp_gap, all 106,113 rows) from "
+        "composition: LightGBM on Magpie + element fractions",
+        _build_pbe,
+    ),
+}
+
+
+def get_named(name: str) -> NamedModel:
+    try:
+        return NAMED[name]
+    except KeyError:
+        raise InputError(
+            f"Unknown model {name!r}; the named models are {', '.join(NAMED)}"
+        ) from None
+
+
+def model_path(name: str) -> Path:
+    return models_dir() / f"{get_named(name).name}.bgm"
+
+
+def is_current(path: Path) -> bool:
+    """Whether a named model file exists and was made by this code and these libraries."""
+    from bandgaps.models.persist import library_versions, read_card
+
+    if not path.is_file():
+        return False
+    try:
+        card = read_card(path)
+    except InputError:
+        return False
+    return card.training_data.get("code") == _code_id() and card.versions == library_versions()
+
+
+def ensure(name: str, use_cache: bool = True) -> Path:
+    """The path of named model ``name``, training and writing it first when needed."""
+    from bandgaps.models.persist import save_model
+
+    spec = get_named(name)
+    path = model_path(name)
+    if not is_current(path):
+        model, card = spec.build(use_cache)
+        save_model(path, model, card)
+    return path
+
+
+def load_named(name: str):
+    """``(model, card)`` of a named model (trained on first use)."""
+    from bandgaps.models.persist import load_model
+
+    model, card, _ = load_model(ensure(name))
+    return model, card
+
+
+def predict_named(name: str, compositions) -> pd.DataFrame:
+    """Predictions of a named model: the quantity it predicts and the metal probability."""
+    from bandgaps.features.composition import _as_compositions
+
+    spec = get_named(name)
+    comps = _as_compositions(list(compositions), index=range(1, len(compositions) + 1))
+    model, card = load_named(name)
+    if spec.name == "pbe-gap":
+        cols = model.featurize_many(comps)
+        gap, metal = cols[:, 0], cols[:, 1]
+    else:
+        X = model.transform(comps)
+        gap, metal = model.predict_features(X), model.model.predict_metal_proba(X)
+    frame = pd.DataFrame(
+        {
+            "formula": [str(c) for c in compositions],
+            f"{spec.quantity} (eV)": gap,
+            "metal probability": metal,
+        }
+    )
+    frame.attrs["card"] = card
+    frame.attrs["quantity"] = spec.quantity
+    return frame
+
+
+def list_models() -> pd.DataFrame:
+    """Every named model: what it predicts, whether its file is built, and its card."""
+    from bandgaps.models.persist import read_card
+
+    rows = []
+    for spec in NAMED.values():
+        path = model_path(spec.name)
+        row = {"name": spec.name, "predicts": spec.quantity, "description": spec.description}
+        if is_current(path):
+            card = read_card(path)
+            row.update(
+                status="built",
+                trained_on=card.training_data.get("source", ""),
+                n_train=card.n_train,
+                created=card.created,
+                path=str(path),
+            )
+        else:
+            row.update(
+                status="trained on first use",
+                trained_on="",
+                n_train=None,
+                created="",
+                path=str(path),
+            )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+__all__ = [
+    "NAMED",
+    "NamedModel",
+    "ensure",
+    "get_named",
+    "list_models",
+    "load_named",
+    "model_path",
+    "models_dir",
+    "predict_named",
+]

@@ -1,0 +1,456 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Benchmarks: measured gaps on the official Matbench protocol
+#
+# Every other composition model of this study learns **PBE** gaps, and PBE underestimates
+# gaps: the question a materials scientist asks — *what gap will I measure?* — needs a model
+# of **measured** gaps. This page builds one and scores it, and our PBE-gap model, the way the
+# field's leaderboard does, so the numbers sit beside the published entries fold by fold.
+#
+# **The protocol.** Matbench v0.1 scores a task by five-fold cross-validation over its rows in
+# Matbench's order: `KFold(5, shuffle=True, random_state=18012019)`, stratified for
+# classification (`bandgaps.analyses.matbench`). Each fold's model sees only that fold's
+# training rows; features, settings, the choice between candidates and early stopping are all
+# decided there, and each test fold is scored once. The PBE side may use PBE data freely
+# (another quantity, which the benchmark allows); rows of a task that shares compositions
+# (`expt_is_metal` for `expt_gap`, and the reverse) enter a fold's training only when their
+# composition is in none of that fold's test rows.
+
+# %% tags=["hide-input"]
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from IPython.display import Markdown, display
+
+from bandgaps import plots
+from bandgaps.analyses import matbench as MB
+from bandgaps.analyses import measured as Me
+from bandgaps.analyses.si_ge import GOAL_MAE
+from bandgaps.config import cache_dir
+from bandgaps.models import named
+
+plots.use_page_style()
+
+
+def md(text: str) -> None:
+    display(Markdown(text))
+
+
+tasks = {name: MB.TASKS[name] for name in ("mp_gap", "expt_gap", "expt_is_metal")}
+data = {name: t.load() for name, t in tasks.items()}
+board = MB.leaderboard_folds()
+
+# the fold rule, checked against the published per-material predictions
+checks = []
+for name, task in tasks.items():
+    folds = MB.official_folds(task, data[name]["target"])
+    published = MB.leaderboard_predictions(task)
+    for model, preds in published.groupby("model"):
+        same = all(
+            set(preds.index[preds["fold"] == k]) == set(data[name].index[folds[k][1]])
+            for k in range(MB.N_FOLDS)
+        )
+        scores = [
+            MB.score_fold(
+                task,
+                data[name].loc[preds.index[preds["fold"] == k], "target"],
+                preds.loc[preds["fold"] == k, "prediction"],
+            )[task.metric]
+            for k in range(MB.N_FOLDS)
+        ]
+        listed = board[
+            (board["model"] == model)
+            & (board["task"] == task.matbench_name)
+            & (board["metric"] == task.metric)
+        ].sort_values("fold")["value"]
+        checks.append(
+            {
+                "task": name,
+                "published entry": model,
+                "test rows identical": same,
+                f"re-scored {task.metric}, 5 folds": " / ".join(f"{v:.4f}" for v in scores),
+                "largest difference from the leaderboard": float(
+                    np.max(np.abs(np.asarray(scores) - listed.to_numpy()))
+                ),
+            }
+        )
+checks = pd.DataFrame(checks)
+md(
+    "**The fold rule, checked.** For every published entry whose per-material predictions are "
+    "stored, our folds hold exactly its test rows, and re-scoring its predictions on them "
+    "gives the leaderboard's per-fold scores:"
+)
+display(
+    checks.style.format({"largest difference from the leaderboard": "{:.1e}"}, na_rep="").hide(
+        axis="index"
+    )
+)
+
+# %% [markdown]
+# ## `mp_gap`: PBE gaps from composition
+#
+# 106,113 PBE gaps of the Materials Project (87,262 distinct formulas: polymorphs repeat).
+# One model, fixed before any fold was seen: LightGBM with a Huber loss on Magpie features
+# plus element fractions (263 columns), 255 leaves, learning rate 0.05; the number of trees
+# is set by early stopping on 10 % of each fold's training rows.
+
+# %% tags=["hide-input"]
+mp = Me.run_mp_gap()
+MB.write_results(cache_dir() / "matbench" / "mp_gap.json.gz", [mp])
+
+
+def published_of(task, drop=("dummy",)):
+    rows = board[(board["task"] == task.matbench_name) & (board["metric"] == task.metric)]
+    return rows[~rows["model"].isin(drop)]
+
+
+def leaderboard_table(task, ours: dict[str, MB.BenchmarkRun]) -> pd.DataFrame:
+    pub = board[(board["task"] == task.matbench_name) & (board["metric"] == task.metric)]
+    table = pub.pivot_table(index="model", columns="fold", values="value")
+    for label, run in ours.items():
+        table.loc[f"{label} (this study)"] = run.scores[task.metric].to_numpy()
+    table.columns = [f"fold {c}" for c in table.columns]
+    table["mean"] = table.mean(axis=1)
+    table["std"] = table.iloc[:, :5].std(axis=1)
+    asc = task.kind == "regression"
+    return table.sort_values("mean", ascending=asc)
+
+
+fig, ax = plt.subplots(figsize=(plots.PAGE_WIDTH, 3.6))
+plots.leaderboard(
+    ax,
+    published_of(tasks["mp_gap"]),
+    {mp.entry: mp.scores["mae"]},
+    xlabel="mp_gap MAE (eV), five folds",
+)
+ax.set_xlim(0, 0.42)
+fig.tight_layout()
+plt.show()
+display(leaderboard_table(tasks["mp_gap"], {mp.entry: mp}).style.format("{:.4f}"))
+trees = [t for p in mp.parameters for t in p["trees"]]
+md(
+    f"Our five-fold mean: **{mp.mean():.4f} eV** (folds "
+    + " / ".join(f"{v:.4f}" for v in mp.scores["mae"])
+    + f"); early stopping kept {min(trees)}–{max(trees)} trees; fitting took "
+    f"{sum(mp.fit_seconds) / 60:.1f} min for the five folds on two cores. The structure-based "
+    "entries (coGN, ALIGNN, MODNet) see more than a formula and are drawn for context."
+)
+
+# %% [markdown]
+# ## `expt_gap`: measured gaps, and what each piece adds
+#
+# 4,604 measured gaps (Zhuo et al. 2018); 53 % are exactly 0 eV (metals). Each row of the
+# ablation adds one piece to the one above it; every row is a full five-fold run on the
+# published folds:
+#
+# * **PBE reference** — two columns learned once from all of `mp_gap`: the predicted PBE gap
+#   and the probability that PBE makes the composition a metal (`PBEReference`);
+# * **metal gate** — a classifier sends metals to exactly 0 eV; the regressor learns only the
+#   non-metals (`GatedGapModel`);
+# * **`expt_is_metal` labels** — the gate also learns from the 4,921 measured metal/non-metal
+#   labels, minus every composition in the fold's test rows;
+# * **residual on PBE** — the regressor corrects the predicted PBE gap instead of predicting
+#   the gap;
+# * **MP gaps of the composition** — the PBE gaps MP lists for exactly this composition
+#   (mean and lowest over its polymorphs, and how many; empty where MP has none).
+#
+# **The median of the gated variants** is the entry we submit and the study's measured-gap
+# model: in each fold the four gated variants are fitted on the training rows and the median
+# of their predictions is the answer. Choosing one variant per fold by an inner
+# cross-validation was tried first: the variants differ by less than the noise of that
+# choice, and it picked different variants on different subsets of the same data, so the
+# median replaces the choice. Settings were written down before the folds were scored; the
+# last two variants and the median were added after a first run of the others, and each row
+# is still a single scoring of the test folds — no setting was changed to move a score.
+
+# %% tags=["hide-input"]
+entries = [*Me.EXPT_GAP_ENTRIES, Me.COMMITTEE]
+expt = {e.label: Me.run_expt_gap(e) for e in entries}
+ablation = Me.ablation(expt, entries)
+display(
+    ablation[["entry", "what it adds", "mae (mean)", "mae (std)", "rmse (mean)", "change"]]
+    .rename(columns={"mae (mean)": "MAE (eV)", "mae (std)": "fold std", "rmse (mean)": "RMSE"})
+    .style.format(
+        {"MAE (eV)": "{:.4f}", "fold std": "{:.4f}", "RMSE": "{:.3f}", "change": "{:+.4f}"},
+        na_rep="",
+    )
+    .hide(axis="index")
+)
+ours = expt[Me.COMMITTEE.label]
+best_single = min(Me.GATED_VARIANTS, key=lambda e: expt[e.label].mean())
+md(
+    f"The median of the gated variants scores **{ours.mean():.4f} eV** (five-fold mean; "
+    f"folds {' / '.join(f'{v:.4f}' for v in ours.scores['mae'])}); the best single variant "
+    f"on the test folds, *{best_single.label}*, {expt[best_single.label].mean():.4f} eV — a "
+    "figure no protocol could have chosen in advance."
+)
+MB.write_results(cache_dir() / "matbench" / "expt_gap.json.gz", [ours])
+
+# %% tags=["hide-input"]
+fig, ax = plt.subplots(figsize=(plots.PAGE_WIDTH, 4.6))
+plots.leaderboard(
+    ax,
+    published_of(tasks["expt_gap"]),
+    {e.label: expt[e.label].scores["mae"] for e in (Me.EXPT_GAP_ENTRIES[0], Me.COMMITTEE)},
+    xlabel="expt_gap MAE (eV), five folds",
+)
+ax.set_xlim(0, 0.55)
+fig.tight_layout()
+plt.show()
+display(leaderboard_table(tasks["expt_gap"], {Me.COMMITTEE.label: ours}).style.format("{:.4f}"))
+
+# %% tags=["hide-input"]
+# paired, per material: our entry against the published per-material predictions
+paired = []
+for model, preds in MB.leaderboard_predictions(tasks["expt_gap"]).groupby("model"):
+    mine = ours.predictions.loc[preds.index]
+    err_ours = np.abs(mine["prediction"] - mine["target"])
+    err_pub = np.abs(preds["prediction"] - mine["target"])
+    paired.append(
+        {
+            "published entry": model,
+            "materials": len(preds),
+            "ours closer": f"{(err_ours < err_pub).mean():.1%}",
+            "published closer": f"{(err_pub < err_ours).mean():.1%}",
+            "mean |error| difference (eV)": float((err_ours - err_pub).mean()),
+        }
+    )
+md("**Material by material** (same test rows, same targets):")
+display(
+    pd.DataFrame(paired)
+    .style.format({"mean |error| difference (eV)": "{:+.4f}"})
+    .hide(axis="index")
+)
+
+# %% [markdown]
+# ## `expt_is_metal`: measured metals
+#
+# The same pieces as a classifier (`MetalClassifier`: LightGBM with a log-loss). Matbench
+# scores this task by ROC-AUC, and the published entries submitted **labels**, so their
+# "ROC-AUC" equals their balanced accuracy. We report both footings: the balanced accuracy of
+# our labels (p > 0.5), comparable with the leaderboard, and the ROC-AUC of our
+# probabilities, which is what the metric means.
+
+# %% tags=["hide-input"]
+metal = {e.label: Me.run_expt_is_metal(e) for e in Me.EXPT_IS_METAL_ENTRIES}
+mt = Me.ablation(metal, Me.EXPT_IS_METAL_ENTRIES)
+display(
+    mt[
+        [
+            "entry",
+            "what it adds",
+            "balanced_accuracy (mean)",
+            "rocauc (mean)",
+            "accuracy (mean)",
+            "f1 (mean)",
+        ]
+    ]
+    .rename(
+        columns={
+            "balanced_accuracy (mean)": "balanced accuracy (labels)",
+            "rocauc (mean)": "ROC-AUC (probabilities)",
+            "accuracy (mean)": "accuracy",
+            "f1 (mean)": "F1",
+        }
+    )
+    .style.format(precision=4)
+    .hide(axis="index")
+)
+metal_run = metal[Me.METAL_ENTRY]
+MB.write_results(cache_dir() / "matbench" / "expt_is_metal.json.gz", [metal_run])
+
+fig, ax = plt.subplots(figsize=(plots.PAGE_WIDTH, 3.4))
+plots.leaderboard(
+    ax,
+    published_of(tasks["expt_is_metal"]),
+    {
+        f"{Me.METAL_ENTRY}, labels": metal_run.scores["balanced_accuracy"],
+        f"{Me.METAL_ENTRY}, probabilities": metal_run.scores["rocauc"],
+    },
+    xlabel="expt_is_metal: balanced accuracy of labels (published and ours) / ROC-AUC",
+    lower_is_better=False,
+)
+ax.set_xlim(0.85, 1.0)
+fig.tight_layout()
+plt.show()
+md(
+    f"The entry scored here is **{Me.METAL_ENTRY}** (fixed before the run). Its labels reach a "
+    f"balanced accuracy of **{metal_run.mean('balanced_accuracy'):.4f}** against Darwin's "
+    f"{published_of(tasks['expt_is_metal']).groupby('model')['value'].mean().max():.4f} "
+    "(the best published, also on labels); its probabilities an ROC-AUC of "
+    f"**{metal_run.mean('rocauc'):.4f}**."
+)
+
+# %% [markdown]
+# ## Where we stand against the targets
+
+# %% tags=["hide-input"]
+sige = Me.si_ge_measured()
+rows = [
+    ("expt_gap, 5-fold mean MAE (eV)", ours.mean(), "≤", 0.25),
+    ("mp_gap, composition only, 5-fold mean MAE (eV)", mp.mean(), "≤", 0.225),
+    ("expt_is_metal, balanced accuracy of labels", metal_run.mean("balanced_accuracy"), "≥", 0.96),
+    ("expt_is_metal, ROC-AUC of probabilities", metal_run.mean("rocauc"), "≥", 0.99),
+    ("Si–Ge sweep (Si–Ge left out), MAE vs the 4.2 K curve (eV)", sige.mae_4k, "≤", GOAL_MAE),
+    ("Si–Ge sweep (Si–Ge left out), MAE vs the 300 K curve (eV)", sige.mae_300k, "≤", 0.07),
+]
+targets = pd.DataFrame(rows, columns=["figure", "this study", "", "target"])
+targets["met"] = [
+    (v <= t) if op == "≤" else (v >= t)
+    for v, op, t in zip(targets["this study"], targets[""], targets["target"], strict=True)
+]
+targets["met"] = targets["met"].map({True: "yes", False: "**no**"})
+display(targets.style.format({"this study": "{:.4f}", "target": "{:g}"}).hide(axis="index"))
+missed = targets[targets["met"] != "yes"]
+md(
+    "Every target is met."
+    if missed.empty
+    else "Missed, with the measured number: "
+    + "; ".join(
+        f"{r['figure']}: {r['this study']:.4f} (target {r['target']:g})"
+        for _, r in missed.iterrows()
+    )
+    + ". Nothing was tuned on the test folds to move them."
+)
+
+# %% [markdown]
+# ## Si–Ge, honestly: the system left out
+#
+# `expt_gap` holds 23 Si–Ge alloy rows and no pure Si or Ge. A model that has seen them
+# would be graded on its own training data, so the sweep's model is trained with **every
+# row made only of Si and Ge removed** from `expt_gap` and from `expt_is_metal` (the PBE
+# side keeps its PBE data). It is the same model as the submitted entry: the median of the
+# gated variants.
+#
+# **Temperatures.** Weber & Alonso's curve is at 4.2 K; most tabulated gaps are at room
+# temperature. To compare at 300 K we shift each end of the curve by its measured
+# temperature dependence — Varshni's law with Thurmond's parameters for Si
+# (α = 4.73·10⁻⁴ eV/K, β = 636 K) and Ge (α = 4.774·10⁻⁴ eV/K, β = 235 K), as tabulated by
+# Sze & Ng — and interpolate the shift linearly in x.
+
+# %% tags=["hide-input"]
+curve, srows = sige.curve, sige.rows
+far = srows[srows["far above"]]
+near = srows[~srows["far above"]]
+fig, ax = plt.subplots(figsize=(plots.PAGE_WIDTH, 4.4))
+ax.plot(curve["x"], curve["experiment 4.2 K"], color="k", lw=1.6, label="Weber & Alonso, 4.2 K")
+ax.plot(
+    curve["x"],
+    curve["experiment 300 K"],
+    color="k",
+    lw=1.2,
+    ls="--",
+    label="the same, brought to 300 K",
+)
+ax.plot(
+    curve["x"],
+    curve["gap"],
+    color=plots.COLORS["non-metal"],
+    lw=2,
+    label=f"measured-gap model, Si–Ge left out (MAE {sige.mae_4k:.3f} / {sige.mae_300k:.3f} eV)",
+)
+ax.plot(
+    curve["x"],
+    curve["gap, no switching features"],
+    color=plots.COLORS["accent"],
+    lw=1.2,
+    label="the same without the switching columns",
+)
+ax.scatter(
+    near["x"],
+    near["target"],
+    s=22,
+    color=plots.COLORS["metal"],
+    zorder=3,
+    label=f"expt_gap Si–Ge rows ({len(near)})",
+)
+ax.scatter(
+    far["x"],
+    far["target"],
+    s=40,
+    marker="x",
+    color=plots.COLORS["metal"],
+    zorder=3,
+    label=f"rows far above the curve ({len(far)})",
+)
+ax.set_xlabel("x in Si$_{1-x}$Ge$_x$")
+ax.set_ylabel("band gap (eV)")
+ax.set_ylim(0, max(2.4, float(srows["target"].max()) + 0.1))
+ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
+fig.tight_layout()
+plt.show()
+
+below = near["above curve (eV)"] + (
+    near["x"].map(lambda v: float(Me.curve_at(v, Me.ROOM_T) - Me.curve_at(v, Me.CURVE_T)))
+)
+md(
+    f"Removed for this model: {sige.removed['expt_gap']} `expt_gap` rows and "
+    f"{sige.removed['expt_is_metal']} `expt_is_metal` rows; variant **{sige.entry}**. Its "
+    f"curve is **{sige.mae_4k:.3f} eV** from the 4.2 K curve and **{sige.mae_300k:.3f} eV** "
+    f"from the 300 K curve (goals {GOAL_MAE} and 0.07 eV). Of the {len(srows)} rows, "
+    f"{len(far)} (x_Ge {far['x'].min():.3f}–{far['x'].max():.3f}, gaps "
+    f"{far['target'].min():.2f}–{far['target'].max():.2f} eV) sit more than "
+    f"{Me.FAR_ABOVE} eV above the fundamental-gap curve — they are not fundamental gaps and "
+    f"are marked, not used. The other {len(near)} sit on average "
+    f"{-below.mean():.3f} eV below the 4.2 K curve, about what room temperature does."
+)
+
+# %% [markdown]
+# **Columns that switch.** A formula that changes by one atom in a hundred should not change
+# the answer much, yet some composition features change *discretely*: the Magpie `mode`
+# statistics take the property of the majority element and flip at x = 0.5, and `compound
+# possible` (charge balance) depends on whether small integers balance the formula. The
+# predicted PBE metallicity inherits the jumps. The table lists, for near-identical pairs,
+# every column that jumps and the two predicted gaps; the figure's second curve is the same
+# model retrained without the `mode` and `compound possible` columns.
+
+# %% tags=["hide-input"]
+display(
+    sige.switches.style.format({"gap a (eV)": "{:.3f}", "gap b (eV)": "{:.3f}"}).hide(axis="index")
+)
+md(
+    f"Without the switching columns the curve is {sige.mae_smooth['4.2 K']:.3f} eV from the "
+    f"4.2 K curve and {sige.mae_smooth['300 K']:.3f} eV from the 300 K curve."
+)
+
+# %% [markdown]
+# ## Use it: named models
+#
+# The build leaves the study's models as files the command line finds by name; a user who
+# has not built the site gets them trained on first use. `bandgaps models` lists them;
+# `bandgaps predict measured-gap Si Ge …` predicts with one and says which quantity it is.
+
+# %% tags=["hide-input"]
+for name in named.NAMED:
+    named.ensure(name)
+display(
+    named.list_models()[
+        ["name", "predicts", "status", "trained_on", "n_train", "description"]
+    ].style.hide(axis="index")
+)
+examples = ["Si", "Ge", "Si49Ge51", "GaAs", "ZnO"]
+measured = named.predict_named("measured-gap", examples).set_index("formula")
+pbe = named.predict_named("pbe-gap", examples).set_index("formula")
+table = pd.DataFrame(
+    {
+        "measured gap (eV), measured-gap": measured["measured gap (eV)"],
+        "PBE gap (eV), pbe-gap": pbe["PBE gap (eV)"],
+        "metal probability (measured)": measured["metal probability"],
+    }
+)
+display(table.style.format("{:.3f}"))
+md(
+    "Our submission files, in Matbench's `results.json.gz` layout keyed by the `mb-…` ids, are "
+    f"written to `{cache_dir() / 'matbench'}` by this page (one per task)."
+)
