@@ -89,20 +89,32 @@ def calibration(ax, curves: dict, title: str | None = None):
     return ax
 
 
-def leaderboard(ax, published, ours: dict, *, xlabel: str, lower_is_better: bool = True):
+def leaderboard(
+    ax, published, ours: dict, *, xlabel: str, lower_is_better: bool = True, start: float = 0.0
+):
     """Per-fold scores (dots) and five-fold means (bars) of published entries and ours.
 
     ``published`` is a frame of ``model``, ``fold``, ``value``; ``ours`` maps an entry label to
-    its per-fold values. Entries are sorted best first from the top; ours are coloured.
+    its per-fold values. Entries are sorted best first from the top; ours are coloured. The
+    x axis runs from ``start`` to past the largest score, with room for the printed means.
     """
     rows = [(m, g["value"].to_numpy(), False) for m, g in published.groupby("model")]
     rows += [(label, np.asarray(v, float), True) for label, v in ours.items()]
     rows.sort(key=lambda r: r[1].mean(), reverse=not lower_is_better)
     for i, (_label, values, mine) in enumerate(rows):
         color = COLORS["non-metal"] if mine else "0.6"
-        ax.barh(i, values.mean(), color=color, alpha=0.35, height=0.7)
+        ax.barh(i, values.mean() - start, left=start, color=color, alpha=0.35, height=0.7)
         ax.plot(values, np.full(len(values), i), "o", ms=3.5, color=color)
-        ax.text(values.mean(), i, f" {values.mean():.3f}", va="center", fontsize=10)
+        top = max(v.max() for _, v, _ in rows)
+        ax.text(
+            max(values.max(), values.mean()),
+            i,
+            f" {values.mean():.3f}",
+            va="center",
+            fontsize=10,
+            clip_on=True,
+        )
+    ax.set_xlim(start, top + 0.22 * (top - start))
     ax.set_yticks(range(len(rows)), [r[0] + (" (this study)" if r[2] else "") for r in rows])
     ax.invert_yaxis()
     ax.set_xlabel(xlabel)

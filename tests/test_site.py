@@ -143,7 +143,7 @@ def test_benchmarks_page_scores_three_tasks_beside_the_leaderboard(built_site):
     for entry in ["darwin", "CrabNet", "Finder_v1.2_composition", "median of the gated variants"]:
         assert entry in html
     assert re.search(r"Our five-fold mean: <strong>0\.\d{4} eV", html)
-    assert re.search(r"scores <strong>0\.\d{4} eV</strong> \(five-fold mean\)", html)
+    assert re.search(r"scores <strong>0\.\d{4} eV</strong> \(five-fold mean; folds", html)
     assert re.search(r"balanced accuracy of <strong>0\.\d{4}</strong>", html)
     assert re.search(r"<strong>0\.\d{3} eV</strong> from the 4\.2 K curve", html)
     assert "Where we stand against the targets" in html
