@@ -308,7 +308,7 @@ targets["met"] = [
     (v <= t) if op == "≤" else (v >= t)
     for v, op, t in zip(targets["this study"], targets[""], targets["target"], strict=True)
 ]
-targets["met"] = targets["met"].map({True: "yes", False: "**no**"})
+targets["met"] = targets["met"].map({True: "yes", False: "no"})
 display(targets.style.format({"this study": "{:.4f}", "target": "{:g}"}).hide(axis="index"))
 missed = targets[targets["met"] != "yes"]
 md(
