@@ -18,6 +18,7 @@ Examples:
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import time
@@ -276,11 +277,17 @@ def leaderboard_folds() -> pd.DataFrame:
     return load_table("matbench-leaderboard-folds")
 
 
-def leaderboard_predictions(task: MatbenchTask, model: str | None = None) -> pd.DataFrame:
-    """Published per-material test predictions of ``task`` (CrabNet, Darwin, RF)."""
+@functools.cache
+def _published_predictions() -> pd.DataFrame:
+    """The 125,163 published predictions, read and checksummed once per process."""
     from bandgaps.data.tables import load_table
 
-    frame = load_table("matbench-leaderboard-predictions")
+    return load_table("matbench-leaderboard-predictions")
+
+
+def leaderboard_predictions(task: MatbenchTask, model: str | None = None) -> pd.DataFrame:
+    """Published per-material test predictions of ``task`` (CrabNet, Darwin, RF)."""
+    frame = _published_predictions()
     frame = frame[frame["task"] == task.matbench_name]
     if model is not None:
         frame = frame[frame["model"] == model]

@@ -18,6 +18,7 @@ by their inputs, so a warm build reads them.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -91,10 +92,18 @@ def task_features(task: MatbenchTask, frame: pd.DataFrame, use_cache: bool = Tru
     return CompositionFeatures(FEATURE_SET, cache=use_cache).transform(list(frame["composition"]))
 
 
+@functools.cache
+def _task_frame(name: str) -> pd.DataFrame:
+    """A task's table, parsed once per process (``mp_gap`` alone is 106,113 formulas)."""
+    return TASKS[name].load()
+
+
+@functools.cache
 def pbe_reference(use_cache: bool = True) -> PBEReference:
-    """The PBE-side models, trained on every row of ``mp_gap`` (cached)."""
+    """The PBE-side models, trained on every row of ``mp_gap`` (cached on disk, and read once
+    per process)."""
     task = TASKS["mp_gap"]
-    frame = task.load()
+    frame = _task_frame("mp_gap")
 
     def compute():
         F = task_features(task, frame, use_cache)
@@ -110,10 +119,6 @@ def n_composition_features() -> int:
     return len(CompositionFeatures(FEATURE_SET, cache=False).feature_labels())
 
 
-def transfer_columns(reference: PBEReference, F: np.ndarray) -> np.ndarray:
-    return reference.transform_features(F)
-
-
 def rows_outside(frame: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
     """Mask of ``frame`` rows whose composition is in none of ``test``'s rows (the filter that
     keeps a related task's labels of test compositions out of a fold's training).
@@ -127,6 +132,13 @@ def rows_outside(frame: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
     """
     banned = {composition_key(c) for c in test["composition"]}
     return np.array([composition_key(c) not in banned for c in frame["composition"]], bool)
+
+
+def _outside(frame: pd.DataFrame, F: np.ndarray, test: pd.DataFrame):
+    """A related task's feature rows and targets whose compositions are in none of ``test``'s
+    rows, and how many there are."""
+    keep = rows_outside(frame, test)
+    return F[keep], frame["target"].to_numpy()[keep], int(keep.sum())
 
 
 def rows_without_system(frame: pd.DataFrame, elements=SI_GE) -> np.ndarray:
@@ -214,9 +226,10 @@ MP_GAP_ENTRY = "LightGBM, Magpie + fractions"
 MP_GAP_PARAMS = {**LARGE_DATA, "objectives": ("huber",), "clip_min": 0.0}
 
 
+@functools.cache
 def mp_lookup() -> MPGapLookup:
-    """The PBE gaps of ``mp_gap`` by composition (a lookup, fitted in a second)."""
-    frame = TASKS["mp_gap"].load()
+    """The PBE gaps of ``mp_gap`` by composition (a lookup, built once per process)."""
+    frame = _task_frame("mp_gap")
     return MPGapLookup().fit(frame["composition"], frame["target"])
 
 
@@ -226,10 +239,10 @@ def _inputs(
     """A task's rows and feature matrix: composition features, then (with ``transfer``) the PBE
     reference's two columns, then (with ``lookup``) the three MP lookup columns — the layout
     every entry shares, so an entry that ignores the lookup drops the last three columns."""
-    frame = task.load()
+    frame = _task_frame(task.name)
     F = task_features(task, frame, use_cache)
     if transfer:
-        F = np.hstack([F, transfer_columns(pbe_reference(use_cache), F)])
+        F = np.hstack([F, pbe_reference(use_cache).transform_features(F)])
     if lookup:
         F = np.hstack([F, mp_lookup().featurize_many(frame["composition"])])
     return frame, F
@@ -278,9 +291,7 @@ def run_expt_gap(entry: Entry, use_cache: bool = True, folds=None) -> BenchmarkR
             Xm = ym = None
             params: dict = {}
             if metal_frame is not None:
-                keep = rows_outside(metal_frame, test)
-                Xm, ym = metal_F[keep], metal_frame["target"].to_numpy()[keep]
-                params["metal label rows"] = int(keep.sum())
+                Xm, ym, params["metal label rows"] = _outside(metal_frame, metal_F, test)
             model = build_model(entry, seed=SEED + fold)
             model.fit(F[tr], train["target"].to_numpy(), Xm, ym)
             return model.predict(F[te]), params
@@ -306,10 +317,9 @@ def run_expt_is_metal(entry: Entry, use_cache: bool = True, folds=None) -> Bench
             X, y = F[tr], train["target"].to_numpy(float)
             extra = 0
             if gap_frame is not None:
-                keep = rows_outside(gap_frame, test)
-                X = np.vstack([X, gap_F[keep]])
-                y = np.concatenate([y, (gap_frame["target"].to_numpy()[keep] == 0).astype(float)])
-                extra = int(keep.sum())
+                Xg, gaps, extra = _outside(gap_frame, gap_F, test)
+                X = np.vstack([X, Xg])
+                y = np.concatenate([y, (gaps == 0).astype(float)])
             model = MetalClassifier(random_state=SEED + fold).fit(X, y)
             return model.predict_proba(F[te])[:, 1], {"gap label rows": extra}
 
@@ -319,20 +329,18 @@ def run_expt_is_metal(entry: Entry, use_cache: bool = True, folds=None) -> Bench
     return cached("matbench-expt-is-metal", key, compute, enabled=use_cache)
 
 
-def run_mp_gap(use_cache: bool = True, folds=None, max_rows: int | None = None) -> BenchmarkRun:
+def run_mp_gap(use_cache: bool = True, folds=None) -> BenchmarkRun:
     """``mp_gap`` from composition only: LightGBM (Huber loss) on Magpie + fractions (cached)."""
     from bandgaps.models.boosting import BoostedRegressor
 
     task = TASKS["mp_gap"]
 
     def compute():
-        frame = task.load()
+        frame = _task_frame("mp_gap")
         F = task_features(task, frame, use_cache)
 
         def fit_predict(train, test, fold):
             tr, te = _positions(frame, train), _positions(frame, test)
-            if max_rows is not None:
-                tr = tr[:max_rows]
             model = BoostedRegressor(sigma=False, random_state=SEED + fold, **MP_GAP_PARAMS)
             model.fit(F[tr], frame["target"].to_numpy()[tr])
             rounds = [int(b.best_iteration_ or b.n_estimators) for b in model.boosters_]
@@ -340,7 +348,7 @@ def run_mp_gap(use_cache: bool = True, folds=None, max_rows: int | None = None) 
 
         return run_task(task, fit_predict, MP_GAP_ENTRY, data=frame, folds=folds)
 
-    key = {"params": MP_GAP_PARAMS, "folds": folds, "max_rows": max_rows, "seed": SEED}
+    key = {"params": MP_GAP_PARAMS, "folds": folds, "seed": SEED}
     return cached("matbench-mp-gap", key, compute, enabled=use_cache)
 
 
@@ -351,7 +359,7 @@ def layout(compositions, use_cache: bool = True, lookup: bool = False) -> np.nda
 
     comps = list(compositions)
     F = CompositionFeatures(FEATURE_SET, cache=use_cache).transform(comps)
-    parts = [F, transfer_columns(pbe_reference(use_cache), F)]
+    parts = [F, pbe_reference(use_cache).transform_features(F)]
     if lookup:
         parts.append(mp_lookup().featurize_many(comps))
     return np.hstack(parts)
