@@ -367,6 +367,103 @@ def predict_structure_cmd(
     out.print(table)
 
 
+@app.command("screen")
+def screen_cmd(
+    source: Annotated[
+        Path,
+        typer.Argument(
+            help="formula table (.csv, .parquet) or structures (.xyz/.extxyz, a folder or a "
+            ".zip of CIF/POSCAR files)"
+        ),
+    ],
+    out_dir: Annotated[Path, typer.Option("--out", help="output folder (Parquet dataset)")],
+    model: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="named model, model file or MEGNet family[:fidelity]; repeat for several "
+            "(default measured-gap; the first one is filtered and ranked)",
+        ),
+    ] = None,
+    gap_min: Annotated[float | None, typer.Option(help="keep rows predicted at least this")] = None,
+    gap_max: Annotated[float | None, typer.Option(help="keep rows predicted at most this")] = None,
+    top: Annotated[
+        int | None, typer.Option(help="also write the N highest predictions to top.parquet")
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="address of a running Dask scheduler (tcp://host:port)")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="worker processes of the embedded cluster (default: cores)")
+    ] = None,
+    partition_rows: Annotated[int | None, typer.Option(help="rows per partition")] = None,
+    formula_column: Annotated[str, typer.Option(help="formula column of a table")] = "formula",
+    id_column: Annotated[
+        str | None, typer.Option(help="a table's id column, copied to the output")
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="start again in a folder that holds a different screen")
+    ] = False,
+) -> None:
+    """Screen any number of formulas or structures with one or more models, on Dask.
+
+    Runs on an embedded local cluster, or on a running one with --scheduler. A run that stops
+    continues where it stopped when started again with the same arguments. Rows that cannot be
+    predicted go to the errors table with their reason.
+    """
+    from bandgaps.screening import open_source, screen
+
+    src = open_source(source, formula_column, id_column)
+    if src.ignored:
+        err.print(
+            f"ignoring {len(src.ignored):,} files that are not CIF, POSCAR or XYZ "
+            f"(first: {src.ignored[0]})"
+        )
+
+    def training(name: str) -> None:
+        err.print(f"training the named model {name!r} once (a few minutes)…")
+
+    report = screen(
+        src,
+        model or ["measured-gap"],
+        out_dir,
+        gap_min=gap_min,
+        gap_max=gap_max,
+        top=top,
+        scheduler=scheduler,
+        workers=workers,
+        partition_rows=partition_rows,
+        formula_column=formula_column,
+        id_column=id_column,
+        overwrite=overwrite,
+        on_training=training,
+    )
+    resumed = (
+        f", {report.resumed} of {report.partitions} partitions resumed" if report.resumed else ""
+    )
+    out.print(
+        f"screened {report.rows:,} rows on {report.workers} workers in {report.seconds:.1f} s "
+        f"({report.rows_per_second:,.0f} rows/s{resumed}): {report.predicted:,} predicted, "
+        f"{report.errors:,} errors, {report.kept:,} kept"
+    )
+    out.print(f"predictions: {out_dir / 'predictions'}  errors: {out_dir / 'errors'}")
+    if top is not None:
+        import pandas as pd
+
+        best = pd.read_parquet(out_dir / "top.parquet")
+        shown = [c for c in ("row", "id", "name", "formula") if c in best.columns]
+        shown += report.models
+        table = Table(title=f"top {len(best)} by {report.models[0]} (all columns: top.parquet)")
+        for col in shown:
+            table.add_column(
+                str(col), justify="left" if col in {"formula", "name", "id"} else "right"
+            )
+        for row in best[shown].itertuples(index=False):
+            table.add_row(*(f"{v:.3f}" if isinstance(v, float) else Text(str(v)) for v in row))
+        out.print(table)
+
+
 @app.command("supercells")
 def supercells_cmd(
     out_dir: Annotated[Path, typer.Option("--out", help="folder for the cells and the table")],

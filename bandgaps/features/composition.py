@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import operator
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -273,8 +274,12 @@ class _IonPropertyBlock(_Block):
         return {z: tuple(src.get_oxidation_states(Element.from_Z(z))) for z in range(1, MAX_Z + 1)}
 
     def _neutral_possible(self, zs: tuple, amts: tuple) -> bool:
+        # matminer's test is np.isclose(charge, 0), i.e. |charge| <= 1e-8; plain floats here
+        # (a numpy call per combination made this block half the cost of all features)
         states = [self._oxidation_states[z] for z in zs]
-        return any(np.isclose(np.dot(ox, amts), 0) for ox in itertools.product(*states))
+        return any(
+            abs(sum(map(operator.mul, ox, amts))) <= 1e-8 for ox in itertools.product(*states)
+        )
 
     def __call__(self, batch, comps):
         if not self.featurizer.fast:
@@ -339,15 +344,21 @@ def _as_compositions(items: Sequence, index: Sequence | None = None) -> list[Com
                 comp = parse_formula(item, row=row)
                 memo[item] = comp
             label = item
-        for el in comp.elements:
-            z = getattr(el, "Z", None)
-            if z is None or z > MAX_Z:
-                raise InputError(
-                    f"Cannot featurize formula {label!r} (row {row}): "
-                    f"element {el} has no tabulated element data (only H–Lr)"
-                )
+        check_element_data(comp, label, row)
         comps.append(comp)
     return comps
+
+
+def check_element_data(comp: Composition, label: object, row: object) -> Composition:
+    """``comp`` when every element has tabulated data (H–Lr), else one clear error."""
+    for el in comp.elements:
+        z = getattr(el, "Z", None)
+        if z is None or z > MAX_Z:
+            raise InputError(
+                f"Cannot featurize formula {label!r} (row {row}): "
+                f"element {el} has no tabulated element data (only H–Lr)"
+            )
+    return comp
 
 
 class CompositionFeatures(BaseEstimator, TransformerMixin):

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from bandgaps.errors import InputError
@@ -148,6 +149,23 @@ def load_named(name: str):
     return model, card
 
 
+def predict_loaded(model, compositions) -> dict[str, np.ndarray]:
+    """Columns of a loaded named model for parsed compositions: ``gap``, ``metal probability``
+    and, for a committee, ``σ`` (the spread of its members)."""
+    from bandgaps.models.transfer import GatedCommittee, PBEReference
+
+    if isinstance(model, PBEReference):
+        cols = model.featurize_many(compositions)
+        return {"gap": cols[:, 0], "metal probability": cols[:, 1]}
+    X = model.transform(compositions)
+    out = {"metal probability": model.predict_metal_proba_features(X)}
+    if isinstance(model.model, GatedCommittee):
+        out["gap"], out["σ"] = model.model.predict(X, return_std=True)
+    else:
+        out["gap"] = model.predict_features(X)
+    return {key: out[key] for key in ("gap", "σ", "metal probability") if key in out}
+
+
 def predict_named(name: str, compositions) -> pd.DataFrame:
     """Predictions of a named model: the quantity it predicts and the metal probability."""
     from bandgaps.features.composition import _as_compositions
@@ -155,17 +173,12 @@ def predict_named(name: str, compositions) -> pd.DataFrame:
     spec = get_named(name)
     comps = _as_compositions(list(compositions), index=range(1, len(compositions) + 1))
     model, card = load_named(name)
-    if spec.name == "pbe-gap":
-        cols = model.featurize_many(comps)
-        gap, metal = cols[:, 0], cols[:, 1]
-    else:
-        X = model.transform(comps)
-        gap, metal = model.predict_features(X), model.model.predict_metal_proba(X)
+    cols = predict_loaded(model, comps)
     frame = pd.DataFrame(
         {
             "formula": [str(c) for c in compositions],
-            f"{spec.quantity} (eV)": gap,
-            "metal probability": metal,
+            f"{spec.quantity} (eV)": cols["gap"],
+            "metal probability": cols["metal probability"],
         }
     )
     frame.attrs["card"] = card
@@ -211,5 +224,6 @@ __all__ = [
     "load_named",
     "model_path",
     "models_dir",
+    "predict_loaded",
     "predict_named",
 ]

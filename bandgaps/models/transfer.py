@@ -235,9 +235,13 @@ class GatedCommittee(RegressorMixin, BaseEstimator):
         self.n_train_ = len(y)
         return self
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X, return_std: bool = False):
+        """The members' median gap (and, with ``return_std``, their standard deviation: how
+        much the variants disagree)."""
         check_is_fitted(self, "members_")
-        return np.median([m.predict(X) for m in self.members_], axis=0)
+        gaps = np.array([m.predict(X) for m in self.members_])
+        median = np.median(gaps, axis=0)
+        return (median, gaps.std(axis=0)) if return_std else median
 
     def predict_metal_proba(self, X) -> np.ndarray:
         check_is_fitted(self, "members_")
@@ -407,7 +411,10 @@ class MeasuredGapModel:
         return self.model.predict(self.transform(compositions))
 
     def predict_metal_proba(self, compositions) -> np.ndarray:
-        return self.model.predict_metal_proba(self.transform(compositions))
+        return self.predict_metal_proba_features(self.transform(compositions))
+
+    def predict_metal_proba_features(self, X: np.ndarray) -> np.ndarray:
+        return self.model.predict_metal_proba(X)
 
 
 __all__ = [

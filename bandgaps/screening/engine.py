@@ -1,0 +1,375 @@
+"""Run a screen on Dask: partitions to workers, each finished partition written atomically.
+
+The output folder holds ``screen.json`` (the arguments and, at the end, the counts),
+``predictions/part-NNNNN.parquet`` and ``errors/part-NNNNN.parquet`` (one pair per partition;
+the predictions file is written last, so its presence marks a finished partition) and, with
+``top``, ``top.parquet``. Started again with the same arguments, a run skips the finished
+partitions; the predictions and errors together hold every input row exactly once (rows outside
+the gap window are counted, not written).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from bandgaps.errors import InputError
+from bandgaps.screening.predictors import output_columns, predict_partition, resolve_models
+from bandgaps.screening.sources import Source, open_source
+
+FORMAT = "bandgaps-screen/1"
+
+#: Rows per partition by input kind: about 40 MB of features for formulas, a few hundred
+#: MEGNet graphs for structures.
+PARTITION_ROWS = {"formulas": 20_000, "structures": 500}
+
+#: Seconds to wait for a scheduler given by address.
+CONNECT_TIMEOUT = 5
+
+_TEXT = ("id", "name", "formula", "input", "reason")
+
+
+@dataclass
+class ScreenReport:
+    """What a screen did: rows read, predicted, kept by the filters, errors, and its speed."""
+
+    out: Path
+    rows: int
+    predicted: int
+    kept: int
+    errors: int
+    partitions: int
+    resumed: int  # partitions found finished and skipped
+    computed_rows: int  # rows predicted by this run (not resumed)
+    seconds: float
+    startup_seconds: float  # starting the cluster and loading the models once
+    workers: int
+    models: list[str] = field(default_factory=list)  # prediction columns, in model order
+
+    @property
+    def rows_per_second(self) -> float:
+        """Rows this run computed per second of its wall time (resumed rows not counted)."""
+        return self.computed_rows / self.seconds if self.seconds > 0 else float("nan")
+
+    @property
+    def steady_rows_per_second(self) -> float:
+        """The same once the cluster is up and the models are loaded."""
+        busy = self.seconds - self.startup_seconds
+        return self.computed_rows / busy if busy > 0 else float("nan")
+
+
+def _part_name(index: int) -> str:
+    return f"part-{index:05d}.parquet"
+
+
+def _schema(columns: Sequence[str]):
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            (c, pa.int64() if c == "row" else pa.string() if c in _TEXT else pa.float64())
+            for c in columns
+        ]
+    )
+
+
+def _write(frame: pd.DataFrame, columns: Sequence[str], target: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from bandgaps.files import atomic_path
+
+    frame = frame.reindex(columns=list(columns))
+    table = pa.Table.from_pandas(frame, schema=_schema(columns), preserve_index=False)
+    with atomic_path(target, suffix=".parquet") as tmp:
+        pq.write_table(table, tmp)
+
+
+def _check_options(gap_min, gap_max, top, workers, partition_rows, scheduler) -> None:
+    for name, value in (("--gap-min", gap_min), ("--gap-max", gap_max)):
+        if value is not None and not math.isfinite(value):
+            raise InputError(f"{name} must be a finite number, not {value}")
+    if gap_min is not None and gap_max is not None and gap_min > gap_max:
+        raise InputError(f"--gap-min {gap_min:g} is above --gap-max {gap_max:g}")
+    if top is not None and top < 1:
+        raise InputError(f"--top must be at least 1, not {top}")
+    if workers is not None and workers < 1:
+        raise InputError(f"--workers must be at least 1, not {workers}")
+    if workers is not None and scheduler:
+        raise InputError("--workers sizes the embedded cluster; leave it out with --scheduler")
+    if partition_rows is not None and partition_rows < 1:
+        raise InputError(f"--partition-rows must be at least 1, not {partition_rows}")
+
+
+def _prepare_output(out: Path, arguments: dict, overwrite: bool) -> set[int]:
+    """Create or check the output folder; the indices of partitions already finished."""
+    import json
+
+    from bandgaps.files import write_json_atomic
+
+    manifest = out / "screen.json"
+    if out.exists() and not out.is_dir():
+        raise InputError(f"Screen output {out} is a file; give a folder")
+    if out.is_dir() and any(out.iterdir()):
+        if not manifest.is_file():
+            raise InputError(
+                f"Screen output {out} is a folder that holds other files; give a new one"
+            )
+        try:
+            previous = json.loads(manifest.read_text())
+        except (OSError, ValueError):
+            previous = {}
+        old = previous.get("arguments", {})
+        if old != arguments and not overwrite:
+            differ = sorted(k for k in set(arguments) | set(old) if arguments.get(k) != old.get(k))
+            raise InputError(
+                f"Screen output {out} holds a screen with other arguments (differs in: "
+                f"{', '.join(differ or ['format'])}); use --overwrite to start it again, or "
+                "another folder"
+            )
+        if overwrite and old != arguments:
+            for sub in ("predictions", "errors"):
+                shutil.rmtree(out / sub, ignore_errors=True)
+            (out / "top.parquet").unlink(missing_ok=True)
+    for sub in ("predictions", "errors"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+        for stale in (out / sub).glob(".*.partial*"):  # a write cut off by a killed run
+            stale.unlink()
+    write_json_atomic(manifest, {"format": FORMAT, "status": "running", "arguments": arguments})
+    return {
+        int(p.stem.split("-")[1])
+        for p in (out / "predictions").glob("part-*.parquet")
+        if (out / "errors" / p.name).is_file()
+    }
+
+
+class _Cluster:
+    """A Dask client: to the scheduler at ``address``, or to an embedded ``LocalCluster``."""
+
+    def __init__(self, address: str | None, workers: int | None):
+        self.address, self.workers = address, workers
+
+    def __enter__(self):
+        from dask.distributed import Client, LocalCluster
+
+        if self.address:
+            try:
+                self.client = Client(self.address, timeout=f"{CONNECT_TIMEOUT}s")
+            except (OSError, TimeoutError, ValueError) as exc:
+                raise InputError(
+                    f"No Dask scheduler answered at {self.address} within {CONNECT_TIMEOUT} s "
+                    f"({type(exc).__name__}); start one with `dask scheduler` or leave out "
+                    "--scheduler"
+                ) from None
+            try:
+                self.client.wait_for_workers(1, timeout=60)
+            except TimeoutError:
+                self.client.close()
+                raise InputError(f"The Dask scheduler at {self.address} has no workers") from None
+            self.cluster = None
+        else:
+            self.cluster = LocalCluster(
+                n_workers=self.workers or os.cpu_count() or 1,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            )
+            self.client = Client(self.cluster)
+        return self.client
+
+    def __exit__(self, *exc):
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+#: Set in every worker before a model loads: one thread per task (Dask runs the tasks side by
+#: side; LightGBM's and scikit-learn's ``n_jobs=-1`` read joblib's CPU count, which follows
+#: ``LOKY_MAX_CPU_COUNT``), and no progress bars (the driver draws the only one).
+WORKER_ENV = {
+    "BANDGAPS_PROGRESS": "0",
+    "LOKY_MAX_CPU_COUNT": "1",
+    "TF_NUM_INTRAOP_THREADS": "1",
+    "TF_NUM_INTEROP_THREADS": "1",
+}
+
+
+def _probe(specs, kind):
+    os.environ.update(WORKER_ENV)
+    return output_columns(specs, kind)
+
+
+def _task(part, specs, kind, window, columns):
+    """One partition on a worker."""
+    os.environ.update(WORKER_ENV)
+    predictions, errors = predict_partition(part, specs, kind, window)
+    return part.index, len(part), predictions.reindex(columns=columns), errors
+
+
+def _top(out: Path, label: str, n: int) -> pd.DataFrame:
+    """The ``n`` rows with the highest ``label`` over every finished partition, read one
+    partition at a time."""
+    best = None
+    for path in sorted((out / "predictions").glob("part-*.parquet")):
+        frame = pd.read_parquet(path)
+        best = pd.concat([best, frame]) if best is not None else frame
+        best = best.nlargest(n, label, keep="first")
+    return best.sort_values([label, "row"], ascending=[False, True]).reset_index(drop=True)
+
+
+def screen(
+    source: str | Path | Source,
+    models: Sequence[str],
+    out: str | Path,
+    *,
+    gap_min: float | None = None,
+    gap_max: float | None = None,
+    top: int | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    partition_rows: int | None = None,
+    formula_column: str = "formula",
+    id_column: str | None = None,
+    overwrite: bool = False,
+    progress: bool | None = None,
+    on_training=None,
+) -> ScreenReport:
+    """Predict every row of ``source`` with ``models`` and write the Parquet dataset ``out``.
+
+    Everything the user gave is checked (input, models, options, output folder) before a worker
+    starts. ``gap_min``/``gap_max`` filter on the first model's prediction; ``top`` also writes
+    the ``top`` rows with its highest predictions to ``top.parquet``.
+    """
+    from dask.distributed import as_completed
+    from tqdm import tqdm
+
+    from bandgaps.config import progress_enabled
+    from bandgaps.files import write_json_atomic
+
+    _check_options(gap_min, gap_max, top, workers, partition_rows, scheduler)
+    src = source if isinstance(source, Source) else open_source(source, formula_column, id_column)
+    specs = resolve_models(models, src.kind, on_training)
+    size = partition_rows or PARTITION_ROWS[src.kind]
+    window = None if gap_min is None and gap_max is None else (gap_min, gap_max)
+    out = Path(out)
+    arguments = {
+        "source": src.signature,
+        "kind": src.kind,
+        "formula_column": formula_column if src.kind == "formulas" else None,
+        "id_column": id_column,
+        "models": [s.identity() for s in specs],
+        "partition_rows": size,
+        "window": list(window) if window else None,
+    }
+    done = _prepare_output(out, arguments, overwrite)
+    n_parts = math.ceil(src.n_rows / size)
+    done = {i for i in done if i < n_parts}
+    resumed_rows = sum(min(size, src.n_rows - i * size) for i in done)
+
+    t0 = time.perf_counter()
+    with _Cluster(scheduler, workers) as client:
+        n_workers = len(client.scheduler_info()["workers"])
+        # every worker loads the models now, once; they stay loaded between partitions
+        model_cols = next(iter(client.run(_probe, specs, src.kind).values()))
+        startup = time.perf_counter() - t0
+        ids = ["id"] if src.kind == "formulas" and id_column else []
+        names = ["name"] if src.kind == "structures" else []
+        columns = ["row", *ids, *names, "formula", *model_cols]
+        error_columns = ["row", *ids, *names, "input", "reason"]
+        parts = src.partitions(size, skip=done)
+        limit = 2 * n_workers
+        run = uuid.uuid4().hex[:12]
+        running = as_completed()
+        bar = tqdm(
+            total=src.n_rows,
+            initial=resumed_rows,
+            unit="row",
+            unit_scale=True,
+            desc="screen",
+            disable=not (progress_enabled() if progress is None else progress),
+        )
+
+        def submit_next() -> bool:
+            part = next(parts, None)
+            if part is None:
+                return False
+            running.add(
+                client.submit(
+                    _task, part, specs, src.kind, window, columns, key=f"screen-{run}-{part.index}"
+                )
+            )
+            return True
+
+        for _ in range(limit):
+            if not submit_next():
+                break
+        with bar:
+            for future in running:
+                index, n_rows, predictions, errors = future.result()
+                future.release()
+                _write(errors, error_columns, out / "errors" / _part_name(index))
+                _write(predictions, columns, out / "predictions" / _part_name(index))
+                bar.update(n_rows)
+                submit_next()
+    seconds = time.perf_counter() - t0
+
+    report = _count(out, src, n_parts, len(done), src.n_rows - resumed_rows, seconds, n_workers)
+    report.startup_seconds = startup
+    report.models = [s.label for s in specs]
+    if top is not None:
+        _write(_top(out, specs[0].label, top), columns, out / "top.parquet")
+    report_fields = {k: v for k, v in asdict(report).items() if k != "out"}
+    write_json_atomic(
+        out / "screen.json",
+        {"format": FORMAT, "status": "complete", "arguments": arguments, "counts": report_fields},
+    )
+    return report
+
+
+def _count(out, src, n_parts, resumed, computed, seconds, workers) -> ScreenReport:
+    import pyarrow.parquet as pq
+
+    def rows(sub: str) -> int:
+        return sum(
+            pq.ParquetFile(out / sub / _part_name(i)).metadata.num_rows for i in range(n_parts)
+        )
+
+    errors = rows("errors")
+    return ScreenReport(
+        out=out,
+        rows=src.n_rows,
+        predicted=src.n_rows - errors,
+        kept=rows("predictions"),
+        errors=errors,
+        partitions=n_parts,
+        resumed=resumed,
+        computed_rows=computed,
+        seconds=seconds,
+        startup_seconds=0.0,
+        workers=workers,
+    )
+
+
+def read_screen(out: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(predictions, errors)`` of a finished screen folder as two frames, in row order."""
+    out = Path(out)
+    if not (out / "screen.json").is_file():
+        raise InputError(f"{out} is not a screen output folder (no screen.json)")
+    tables = []
+    for sub in ("predictions", "errors"):
+        frame = pd.read_parquet(out / sub)
+        tables.append(frame.sort_values("row").reset_index(drop=True))
+    return tables[0], tables[1]
+
+
+__all__ = ["FORMAT", "PARTITION_ROWS", "ScreenReport", "read_screen", "screen"]
