@@ -67,6 +67,7 @@ def _figures(html: str) -> list[str]:
         "si_ge_supercells",
         "kspacing",
         "benchmarks",
+        "screening",
         "discussion",
         "reproducibility",
     ],
@@ -148,6 +149,15 @@ def test_benchmarks_page_scores_three_tasks_beside_the_leaderboard(built_site):
     assert re.search(r"<strong>0\.\d{3} eV</strong> from the 4\.2 K curve", html)
     assert "Where we stand against the targets" in html
     assert "Varshni" in html
+
+
+def test_screening_page_screens_a_space_and_measures_the_engine(built_site):
+    html = (built_site / "screening.html").read_text()
+    assert len(_figures(html)) >= 2  # gap distributions and throughput/memory
+    assert re.search(r"<strong>[\d,]+ formulas</strong>\. Both named models", html)
+    assert re.search(r"<strong>[\d,]+ formulas</strong> \([\d.]+% of the space\)", html)
+    assert "composition screen, 1,000,000 formulas" in html and "structures/s" in html
+    assert re.search(r"left\s+0 rows in the errors table", html)
 
 
 def test_cli_predicts_measured_gaps_with_the_models_the_build_left(built_site, capsys):

@@ -41,8 +41,10 @@ def text_format(name: str | Path) -> str | None:
     Examples:
         >>> text_format("cells/POSCAR_3"), text_format("a.cif"), text_format("x.json")
         ('poscar', 'cif', None)
+        >>> text_format("cells.extxyz#12")
+        'extxyz'
     """
-    name = Path(name).name
+    name = Path(str(name).split("#")[0]).name  # "cells.extxyz#12": frame 12 of an XYZ file
     suffix = Path(name).suffix.lower()
     if suffix == ".cif":
         return "cif"

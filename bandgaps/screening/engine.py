@@ -248,7 +248,9 @@ def screen(
 
     Everything the user gave is checked (input, models, options, output folder) before a worker
     starts. ``gap_min``/``gap_max`` filter on the first model's prediction; ``top`` also writes
-    the ``top`` rows with its highest predictions to ``top.parquet``.
+    the ``top`` rows with its highest predictions to ``top.parquet``. In a script, call it
+    under ``if __name__ == "__main__":``: the embedded cluster's worker processes import the
+    script again.
     """
     from dask.distributed import as_completed
     from tqdm import tqdm
