@@ -442,8 +442,9 @@ def screen_cmd(
     resumed = (
         f", {report.resumed} of {report.partitions} partitions resumed" if report.resumed else ""
     )
+    workers_text = f"{report.workers} worker" + ("s" if report.workers != 1 else "")
     out.print(
-        f"screened {report.rows:,} rows on {report.workers} workers in {report.seconds:.1f} s "
+        f"screened {report.rows:,} rows on {workers_text} in {report.seconds:.1f} s "
         f"({report.rows_per_second:,.0f} rows/s{resumed}): {report.predicted:,} predicted, "
         f"{report.errors:,} errors, {report.kept:,} kept"
     )

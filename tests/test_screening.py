@@ -271,7 +271,7 @@ def test_separately_started_scheduler_and_worker(tmp_path, formulas, model_file)
              "--scheduler", address, "--partition-rows", "600"]
         )  # fmt: skip
         assert code == 0, stderr
-        assert "screened 2,000 rows on 1 workers" in stdout
+        assert "screened 2,000 rows on 1 worker in" in stdout
         _exactly_once(tmp_path / "out", 2000)
     finally:
         for proc in (worker, scheduler):

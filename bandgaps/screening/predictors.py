@@ -6,6 +6,9 @@ fidelity after a colon (``megnet-2018``, ``megnet-mf:exp``, ``megnet-mf-disorder
 inputs only). ``predict_partition`` turns one partition into a prediction table and an error
 table: a row that cannot be read or predicted goes to the errors with its reason and never
 stops the run.
+
+Workers read model files (and the MEGNet weights under ``BANDGAPS_SHARED``) by path: on a
+cluster of several machines those paths must be on a shared file system.
 """
 
 from __future__ import annotations
@@ -69,11 +72,16 @@ def resolve_models(names: Sequence[str], source_kind: str, on_training=None) -> 
                 on_training(name)
             path = named.ensure(name)
             spec = ModelSpec(
-                name, "named", named.NAMED[name].quantity, str(path), sha256=sha256_file(path)
+                name,
+                "named",
+                named.NAMED[name].quantity,
+                str(path.resolve()),
+                sha256=sha256_file(path),
             )
         elif Path(name).is_file():
             card = read_card(name)
-            spec = ModelSpec(Path(name).stem, "file", card.target, name, sha256=sha256_file(name))
+            path = str(Path(name).resolve())  # workers may run in another folder
+            spec = ModelSpec(Path(name).stem, "file", card.target, path, sha256=sha256_file(path))
         elif family_name in megnet.FAMILIES:
             family = megnet.get_family(family_name)
             megnet.fidelity_state(fidelity or None, family)
