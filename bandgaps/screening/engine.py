@@ -325,9 +325,18 @@ def screen(
                 submit_next()
     seconds = time.perf_counter() - t0
 
-    report = _count(out, src, n_parts, len(done), src.n_rows - resumed_rows, seconds, n_workers)
-    report.startup_seconds = startup
-    report.models = [s.label for s in specs]
+    report = ScreenReport(
+        out=out,
+        rows=src.n_rows,
+        resumed=len(done),
+        partitions=n_parts,
+        computed_rows=src.n_rows - resumed_rows,
+        seconds=seconds,
+        startup_seconds=startup,
+        workers=n_workers,
+        models=[s.label for s in specs],
+        **_counts(out, src.n_rows, n_parts),
+    )
     if top is not None:
         _write(_top(out, specs[0].label, top), columns, out / "top.parquet")
     report_fields = {k: v for k, v in asdict(report).items() if k != "out"}
@@ -338,7 +347,8 @@ def screen(
     return report
 
 
-def _count(out, src, n_parts, resumed, computed, seconds, workers) -> ScreenReport:
+def _counts(out: Path, n_rows: int, n_parts: int) -> dict[str, int]:
+    """Rows predicted, kept and in error over every partition, from the Parquet footers."""
     import pyarrow.parquet as pq
 
     def rows(sub: str) -> int:
@@ -347,19 +357,7 @@ def _count(out, src, n_parts, resumed, computed, seconds, workers) -> ScreenRepo
         )
 
     errors = rows("errors")
-    return ScreenReport(
-        out=out,
-        rows=src.n_rows,
-        predicted=src.n_rows - errors,
-        kept=rows("predictions"),
-        errors=errors,
-        partitions=n_parts,
-        resumed=resumed,
-        computed_rows=computed,
-        seconds=seconds,
-        startup_seconds=0.0,
-        workers=workers,
-    )
+    return {"predicted": n_rows - errors, "kept": rows("predictions"), "errors": errors}
 
 
 def read_screen(out: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
