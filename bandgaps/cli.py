@@ -267,13 +267,22 @@ def predict_cmd(
     file: Annotated[Path | None, typer.Option("--file", help="CSV with a 'formula' column")] = None,
     interval: Annotated[
         float | None,
-        typer.Option(help="also print the conformal interval at this coverage (0.68, 0.9, 0.95)"),
+        typer.Option(help="coverage of the conformal interval of a model file (default 0.9)"),
+    ] = None,
+    risk: Annotated[
+        float | None,
+        typer.Option(
+            help="also print a one-sided safe upper bound exceeded with this probability "
+            "(e.g. 0.05 for a k-point length that converges for 95 %% of materials)"
+        ),
     ] = None,
     csv: Annotated[bool, typer.Option("--csv", help="print CSV instead of a table")] = False,
 ) -> None:
     """Predict band gaps (or a model file's target) for formulas.
 
     With a named model the table says which quantity it is: the measured gap or the PBE gap.
+    A calibrated model file adds its adaptive conformal interval, a domain-of-applicability
+    score and flag, and warns in one line when a formula lies outside that domain.
     """
     from bandgaps.models import named
     from bandgaps.models.training import predict_file
@@ -284,10 +293,10 @@ def predict_cmd(
     if not items:
         raise BandgapsError("Give formulas as arguments or a CSV with --file")
     if model_file in named.NAMED and not Path(model_file).is_file():
-        if interval is not None:
+        if interval is not None or risk is not None:
             raise BandgapsError(
                 f"The named model {model_file!r} has no conformal intervals; use --interval "
-                "with a model file from `bandgaps train`"
+                "or --risk with a model file from `bandgaps train`"
             )
         from bandgaps.data.formulas import parse_formula
 
@@ -298,9 +307,12 @@ def predict_cmd(
         frame = named.predict_named(model_file, items)
         title = f"{frame.attrs['quantity']} from the named model {model_file}"
     else:
-        frame = predict_file(Path(model_file), items, confidence=interval)
+        frame = predict_file(Path(model_file), items, confidence=interval, risk=risk)
         card = frame.attrs["card"]
         title = f"{card.target} from {Path(model_file).name} ({card.kind})"
+        if "interval method" in frame.attrs:
+            title += f"; intervals: {frame.attrs['interval method']}"
+    _warn_outside_domain(frame)
     if csv:
         sys.stdout.write(frame.to_csv(index=False, float_format="%.4g"))
         return
@@ -308,8 +320,31 @@ def predict_cmd(
     for col in frame.columns:
         table.add_column(str(col), justify="left" if col == "formula" else "right")
     for row in frame.itertuples(index=False):
-        table.add_row(Text(str(row[0])), *(f"{v:.3f}" for v in row[1:]))
+        table.add_row(Text(str(row[0])), *(_cell(v) for v in row[1:]))
     out.print(table)
+
+
+def _cell(value) -> str:
+    if type(value).__name__ in ("bool", "bool_"):
+        return "yes" if value else "NO"
+    return f"{value:.3f}"
+
+
+def _warn_outside_domain(frame) -> None:
+    """One line on stderr naming the formulas outside the model's domain, and why."""
+    if "in domain" not in frame.columns or frame["in domain"].all():
+        return
+    unseen = frame.attrs.get("unseen elements", [""] * len(frame))
+    reasons = []
+    for formula, inside, elements in zip(frame["formula"], frame["in domain"], unseen, strict=True):
+        if not inside:
+            why = f"unseen {elements}" if elements else frame.attrs["domain reason"]
+            reasons.append(f"{formula} ({why})")
+    shown = ", ".join(reasons[:5]) + (f" and {len(reasons) - 5} more" if len(reasons) > 5 else "")
+    err.print(
+        f"warning: {len(reasons)} of {len(frame)} formula(s) outside the model's domain: {shown}",
+        highlight=False,
+    )
 
 
 @app.command("models")

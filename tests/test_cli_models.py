@@ -41,9 +41,35 @@ def test_predict_prints_values_with_sigma(gap_model, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
     assert main(["predict", str(gap_model), "Si", "Ge", "Si49Ge51", "GaAs", "--csv"]) == 0
     table = pd.read_csv(pd.io.common.StringIO(capsys.readouterr().out))
-    assert list(table.columns) == ["formula", "gap_eV", "σ"]
+    assert list(table.columns) == [
+        "formula",
+        "gap_eV",
+        "σ",
+        "lower 0.9",
+        "upper 0.9",
+        "domain score",
+        "in domain",
+    ]
     assert table["formula"].tolist() == ["Si", "Ge", "Si49Ge51", "GaAs"]
     assert (table["σ"] > 0).all() and (table["gap_eV"] >= 0).all()
+    assert table["domain score"].between(0, 100).all()
+
+
+def test_unseen_element_is_flagged_with_one_warning(gap_model, capsys):
+    """A formula with an element no training row had is outside the domain: the table says
+    so and stderr carries one warning line naming it."""
+    from bandgaps.models.persist import load_model
+
+    model, _, _ = load_model(gap_model)
+    known = set(model.domain_.elements_)
+    unseen = next(el for el in ("Tc", "Pm", "Ac", "Pa", "Np", "Kr", "Xe") if el not in known)
+    assert main(["predict", str(gap_model), "GaAs", f"{unseen}O2", "--csv"]) == 0
+    captured = capsys.readouterr()
+    table = pd.read_csv(pd.io.common.StringIO(captured.out))
+    assert table["in domain"].tolist() == [True, False]
+    warning = captured.err.strip()
+    assert warning.count("\n") == 0 and warning.startswith("warning: 1 of 2")
+    assert f"{unseen}O2 (unseen {unseen})" in warning
 
 
 def test_predict_interval_and_file(gap_model, tmp_path, capsys):
@@ -87,9 +113,20 @@ def test_other_target_and_model(tmp_path, shared, capsys):
         )
         == 0
     )
-    assert main(["predict", str(out), "Fe", "--csv"]) == 0
-    text = capsys.readouterr().out
-    assert text.splitlines()[-2] == "formula,target,σ"
+    assert main(["predict", str(out), "Fe", "NaCl", "--csv", "--risk", "0.05"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    table = pd.read_csv(
+        pd.io.common.StringIO(
+            "\n".join(
+                lines[lines.index(next(line for line in lines if line.startswith("formula,"))) :]
+            )
+        )
+    )
+    assert list(table.columns[:3]) == ["formula", "target", "σ"]
+    # the safe length sits above the prediction; a nonsense risk is one error line
+    assert (table["safe upper (risk 0.05)"] > table["target"]).all()
+    assert main(["predict", str(out), "Fe", "--risk", "2"]) == 1
+    assert "risk must be between 0 and 1" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

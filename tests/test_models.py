@@ -97,8 +97,13 @@ def test_calibrated_model_intervals_cover_held_out_rows(gap_rows):
     assert 0.8 <= coverage(y[400:], lo, hi) <= 1.0
     mean = model.predict(formulas[400:])
     assert ((lo <= mean) & (mean <= hi)).all()
-    with pytest.raises(InputError, match=r"at 0\.5;"):
-        model.predict_interval(formulas[:2], 0.5)
+    # any level can be asked for (the calibration rows are kept); nonsense ones are refused
+    lo50, hi50 = model.predict_interval(formulas[400:], 0.5)
+    assert (hi50 - lo50 <= hi - lo + 1e-12).all()
+    with pytest.raises(InputError, match="between 0 and 1"):
+        model.predict_interval(formulas[:2], 1.5)
+    with pytest.raises(InputError, match="too few"):
+        model.predict_interval(formulas[:2], 0.999)
 
 
 def test_calibrated_model_with_explicit_calibration_set_and_extra_columns(gap_rows):
@@ -154,7 +159,7 @@ def test_model_file_round_trip(tmp_path, gap_rows, kind):
     model = CalibratedCompositionModel(kind, params=params, random_state=0)
     model.fit(formulas[:300], y[:300])
     path = save_model(tmp_path / "m.model", model, _card(kind=kind))
-    assert path.read_bytes().startswith(b"bandgaps-model/3\n")
+    assert path.read_bytes().startswith(b"bandgaps-model/4\n")
     loaded, card, extras = load_model(path)
     assert card.target == "band_gap" and extras == {}
     for a, b in zip(
@@ -185,7 +190,7 @@ def test_model_file_with_changed_features_is_refused(tmp_path, small_model):
         load_model(path)
 
 
-@pytest.mark.parametrize("content", [b"", b"not a model", b"bandgaps-model/3\nabc\n"])
+@pytest.mark.parametrize("content", [b"", b"not a model", b"bandgaps-model/4\nabc\n"])
 def test_not_a_model_file(tmp_path, content):
     path = tmp_path / "x.model"
     path.write_bytes(content)

@@ -121,13 +121,21 @@ class BoostedRegressor(RegressorMixin, BaseEstimator):
         """Mean prediction; with ``return_std=True`` also half the 15.9–84.1 % quantile range."""
         check_is_fitted(self, "boosters_")
         X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan")
-        mean = self._clip(np.mean([b.predict(X) for b in self.boosters_], axis=0))
         if not return_std:
-            return mean
-        if not self.quantile_boosters_:  # fitted with sigma=False: no width to report
-            return mean, np.full_like(mean, np.nan)
+            return self._clip(np.mean([b.predict(X) for b in self.boosters_], axis=0))
+        mean, lo, hi = self.predict_band(X)  # NaN band when fitted with sigma=False
+        return mean, (hi - lo) / 2
+
+    def predict_band(self, X) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(mean, q15.9, q84.1)``: the prediction and its quantile band (NaN without σ)."""
+        check_is_fitted(self, "boosters_")
+        X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan")
+        mean = self._clip(np.mean([b.predict(X) for b in self.boosters_], axis=0))
+        if not self.quantile_boosters_:
+            nan = np.full_like(mean, np.nan)
+            return mean, nan, nan
         lo, hi = (self._clip(b.predict(X)) for b in self.quantile_boosters_)
-        return mean, np.maximum(hi - lo, 0.0) / 2
+        return mean, np.minimum(lo, hi), np.maximum(lo, hi)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

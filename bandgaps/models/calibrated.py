@@ -1,10 +1,15 @@
-"""One calibrated composition model: features → regressor → split-conformal intervals.
+"""One calibrated composition model: features → regressor → adaptive conformal intervals.
 
 ``CalibratedCompositionModel`` takes formulas end to end. It is what ``bandgaps train`` writes
 to a model file and what the site's studies fit (and cache), so "fit, then calibrate" exists
 once. Calibration rows come either from an explicit calibration set (``fit(X, y, X_cal=…,
 y_cal=…)``, as a benchmark's validation fold) or from ``calibration_fraction`` of the training
 rows, split by formula so that no formula is in both parts.
+
+Calibration rows also fit what the model knows about its own reliability: the interval method
+(``bandgaps.models.intervals``: absolute, relative, σ-normalized or quantile-band scores, with
+metal / non-metal groups where the target has a mass at zero, chosen on those rows), a fitted
+scale that makes ±σ cover 68 % and the domain of applicability (``bandgaps.models.domain``).
 
 Extra numeric columns (transfer features: another model's predictions) ride along when ``X`` is
 a DataFrame with a ``formula`` column: every other column is appended to the composition
@@ -35,7 +40,9 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from bandgaps.errors import InputError
-from bandgaps.models.conformal import DEFAULT_LEVELS, conformalize
+from bandgaps.models.conformal import DEFAULT_LEVELS
+from bandgaps.models.domain import ApplicabilityDomain
+from bandgaps.models.intervals import IntervalCalibrator
 
 #: Fewest calibration rows for which intervals are calibrated at all.
 MIN_CALIBRATION_ROWS = 10
@@ -80,7 +87,8 @@ class CalibratedCompositionModel(RegressorMixin, BaseEstimator):
     """A named composition model (``rf`` or ``lgbm``) with split-conformal intervals.
 
     ``params`` go to the regressor; ``random_state`` seeds the calibration split;
-    ``levels`` are the interval coverages stored with the model.
+    ``levels`` are the interval coverages reported by default (any level can be asked for);
+    ``interval_method`` is ``"auto"`` or one of ``bandgaps.models.intervals.METHODS``.
     """
 
     def __init__(
@@ -92,6 +100,7 @@ class CalibratedCompositionModel(RegressorMixin, BaseEstimator):
         levels: Sequence[float] = DEFAULT_LEVELS,
         random_state: int = 42,
         cache: bool = True,
+        interval_method: str = "auto",
     ):
         self.kind = kind
         self.feature_set = feature_set
@@ -100,6 +109,7 @@ class CalibratedCompositionModel(RegressorMixin, BaseEstimator):
         self.levels = levels
         self.random_state = random_state
         self.cache = cache
+        self.interval_method = interval_method
 
     # ------------------------------------------------------------------------------------
     def fit(self, X, y, X_cal=None, y_cal=None):
@@ -132,24 +142,30 @@ class CalibratedCompositionModel(RegressorMixin, BaseEstimator):
             y_cal = np.asarray(y_cal, float)
         else:
             cal_formulas, cal_extra = [], None
+        from bandgaps.features.composition import _as_compositions
+
         t0 = time.perf_counter()
         F = self._features(formulas, extra, fit=True)
         self.pipeline_[-1].fit(F, y)
         self.fit_seconds_ = time.perf_counter() - t0
         self.n_train_ = len(y)
         self.n_calibration_ = len(cal_formulas)
-        self.half_widths_ = None
+        self.intervals_ = None
+        self.sigma_scale_ = float("nan")
         self.calibration_mae_ = float("nan")
+        self.domain_ = ApplicabilityDomain(self.random_state).fit(F, _as_compositions(formulas))
         if len(cal_formulas) >= self.min_calibration_rows():
             F_cal = self._features(cal_formulas, cal_extra)
-            regressor = self.pipeline_[-1]
-            conformal = conformalize(regressor, F_cal, y_cal, self.levels)
-            # absolute residual score: the interval is prediction ± one width per level, so the
-            # calibrated model keeps those widths (plain numbers), not the MAPIE object
-            _, bounds = conformal.predict_interval(F_cal[:1])
-            pred = regressor.predict(F_cal)
-            self.half_widths_ = np.asarray(bounds[0, 1, :] - pred[0], float)
+            pred, lo, hi = self.predict_band_features(F_cal)
+            self.intervals_ = IntervalCalibrator(
+                self.interval_method, random_state=self.random_state
+            ).fit(y_cal, pred, lo, hi)
+            if np.isfinite(hi - lo).all():
+                self.sigma_scale_ = self.intervals_.sigma_scale()
             self.calibration_mae_ = float(np.mean(np.abs(pred - y_cal)))
+            self.domain_.calibrate(F_cal, (hi - lo) / 2, np.abs(pred - y_cal))
+        else:
+            self.domain_ = None
         return self
 
     def min_calibration_rows(self) -> int:
@@ -182,33 +198,62 @@ class CalibratedCompositionModel(RegressorMixin, BaseEstimator):
         check_is_fitted(self, "pipeline_")
         return self.pipeline_[-1].predict(F, return_std=return_std)
 
+    def predict_band_features(self, F: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(prediction, lower, upper)`` of the regressor's own ±1σ band: the 15.9/84.1 %
+        quantile boosters, or the forest's mean ∓ σ (NaN where the regressor has no σ)."""
+        check_is_fitted(self, "pipeline_")
+        regressor = self.pipeline_[-1]
+        if hasattr(regressor, "predict_band"):
+            return regressor.predict_band(np.asarray(F))
+        mean, std = regressor.predict(np.asarray(F), return_std=True)
+        return mean, mean - std, mean + std
+
     @property
     def calibrated(self) -> bool:
         """Whether the model has conformal intervals."""
-        return getattr(self, "half_widths_", None) is not None
+        return getattr(self, "intervals_", None) is not None
+
+    def _require_calibration(self) -> IntervalCalibrator:
+        if not self.calibrated:
+            raise InputError("This model was trained without a calibration split: no intervals")
+        return self.intervals_
 
     def interval_levels(self) -> tuple[float, ...]:
         return tuple(float(c) for c in self.levels)
 
-    def predict_intervals_features(self, F: np.ndarray) -> dict[float, tuple]:
-        """Conformal ``{level: (lower, upper)}`` at every stored level, from a feature matrix."""
-        if not self.calibrated:
-            raise InputError("This model was trained without a calibration split: no intervals")
-        pred = self.pipeline_[-1].predict(np.asarray(F))
-        return {
-            level: (pred - width, pred + width)
-            for level, width in zip(self.interval_levels(), self.half_widths_, strict=True)
-        }
+    def _clip(self, values: np.ndarray) -> np.ndarray:
+        floor = getattr(self.pipeline_[-1], "clip_min", None)
+        return values if floor is None else np.maximum(values, floor)
+
+    def predict_intervals_features(self, F: np.ndarray, levels=None) -> dict[float, tuple]:
+        """Conformal ``{level: (lower, upper)}`` (stored levels by default) from features."""
+        calibrator = self._require_calibration()
+        band = self.predict_band_features(F)
+        out = {}
+        for level in levels or self.interval_levels():
+            lo, hi = calibrator.interval(*band, float(level))
+            out[float(level)] = (self._clip(lo), hi)
+        return out
 
     def predict_interval_features(self, F: np.ndarray, level: float) -> tuple:
         """Conformal ``(lower, upper)`` at coverage ``level``, from a feature matrix."""
-        match = [c for c in self.interval_levels() if np.isclose(c, level)]
-        if not match:
-            raise InputError(
-                f"No conformal interval at {level:g}; this model has "
-                + ", ".join(f"{c:g}" for c in self.interval_levels())
-            )
-        return self.predict_intervals_features(F)[match[0]]
+        return self.predict_intervals_features(F, [level])[float(level)]
+
+    def predict_upper_features(self, F: np.ndarray, risk: float) -> np.ndarray:
+        """A bound above the truth with probability ≥ 1 − ``risk`` (one-sided, conformal)."""
+        return self._require_calibration().upper(*self.predict_band_features(F), risk)
+
+    def calibrated_std(self, std: np.ndarray) -> np.ndarray:
+        """σ times the fitted scale that makes ±σ cover 68 % of calibration rows."""
+        scale = getattr(self, "sigma_scale_", float("nan"))
+        return np.asarray(std, float) * (scale if np.isfinite(scale) else 1.0)
+
+    def assess_domain_features(self, F: np.ndarray, compositions) -> dict[str, object]:
+        """Domain score, unseen elements and the in-domain flag (see ``ApplicabilityDomain``)."""
+        if getattr(self, "domain_", None) is None:
+            raise InputError("This model was trained without a calibration split: no domain")
+        _, lo, hi = self.predict_band_features(F)
+        return self.domain_.assess(F, compositions, (hi - lo) / 2)
 
     def predict_interval(self, X, level: float) -> tuple[np.ndarray, np.ndarray]:
         """Lower and upper bounds of the conformal interval at coverage ``level``."""

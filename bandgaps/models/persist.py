@@ -2,13 +2,15 @@
 
 A model file is three parts, read in this order:
 
-1. a first line naming the format (``bandgaps-model/3``);
+1. a first line naming the format (``bandgaps-model/4``);
 2. a second line with the sha256 of everything after it — one flipped bit anywhere in the file
    makes it fail this check (or the first), before anything else is parsed;
 3. a ZIP archive of plain data: ``card.json`` (what the model is, what made it, the library
    versions), ``model.json`` (the estimator's parameters and the classes it is made of),
    ``forest.npz`` (the trees of a random forest as numeric arrays, read with
-   ``allow_pickle=False``) or ``booster-*.txt`` (LightGBM's own text models).
+   ``allow_pickle=False``) or ``booster-*.txt`` (LightGBM's own text models), and for a
+   calibrated model ``intervals.npz`` and ``domain.npz`` (its calibration rows and the
+   domain-of-applicability reference, plain numbers).
 
 Only the classes in ``TRUSTED`` are rebuilt; any other name is refused, and the trees' arrays
 are checked (shapes, child indices, feature numbers) before scikit-learn sees them. Nothing is
@@ -35,7 +37,7 @@ import numpy as np
 from bandgaps.errors import InputError
 from bandgaps.files import atomic_path
 
-FORMAT = "bandgaps-model/3"
+FORMAT = "bandgaps-model/4"
 _MAGIC = FORMAT.encode() + b"\n"
 
 #: Libraries whose version must match for a model file to be read.
@@ -200,14 +202,22 @@ def save_model(path: str | Path, model, card: ModelCard) -> Path:
     model_desc = {
         "class": type(model).__name__,
         "params": _jsonable(model.get_params()),
-        "half_widths": None
-        if model.half_widths_ is None
-        else [float(w) for w in model.half_widths_],
         "n_train": int(model.n_train_),
         "n_calibration": int(model.n_calibration_),
         "calibration_mae": float(model.calibration_mae_),
+        "sigma_scale": float(model.sigma_scale_),
         "regressor": reg_desc,
+        "intervals": None,
+        "domain": None,
     }
+    for part in ("intervals", "domain"):
+        obj = getattr(model, f"{part}_", None)
+        if obj is not None:
+            fields, arrays = obj.state()
+            model_desc[part] = _jsonable(fields)
+            buf = io.BytesIO()
+            np.savez(buf, **arrays)
+            files[f"{part}.npz"] = buf.getvalue()
     return _write(path, card, model_desc, files)
 
 
@@ -414,6 +424,8 @@ def load_model(path: str | Path, check_versions: bool = True) -> tuple[Any, Mode
     with other versions or features, and any type outside ``TRUSTED``."""
     from bandgaps.models.calibrated import CalibratedCompositionModel
     from bandgaps.models.composition import make_model
+    from bandgaps.models.domain import ApplicabilityDomain
+    from bandgaps.models.intervals import IntervalCalibrator
 
     zf = _open(path)  # read and checksummed once
     card = _card(zf, path)
@@ -429,18 +441,31 @@ def load_model(path: str | Path, check_versions: bool = True) -> tuple[Any, Mode
         model = CalibratedCompositionModel(**desc["params"])
         model.pipeline_ = make_model(model.kind, feature_set=model.feature_set, cache=model.cache)
         regressor = _rebuild_regressor(desc["regressor"], zf, path)
-        widths = desc.get("half_widths")
-        model.half_widths_ = None if widths is None else np.asarray(widths, float)
         model.n_train_ = int(desc["n_train"])
         model.n_calibration_ = int(desc["n_calibration"])
         model.calibration_mae_ = float(desc["calibration_mae"])
+        model.sigma_scale_ = float(desc["sigma_scale"])
+        model.intervals_ = _load_part(IntervalCalibrator, desc["intervals"], "intervals", zf, path)
+        model.domain_ = _load_part(ApplicabilityDomain, desc["domain"], "domain", zf, path)
     except Exception as exc:
         raise _unreadable(exc, path) from None
-    if model.half_widths_ is not None and len(model.half_widths_) != len(model.levels):
-        raise InputError(f"Model file {path}: interval widths do not match their levels")
     model.pipeline_.steps[-1] = ("regressor", regressor)
     model.pipeline_[0].fit()
     return model, card, {}
+
+
+def _load_part(cls, fields, name: str, zf: zipfile.ZipFile, path):
+    """An ``IntervalCalibrator`` or ``ApplicabilityDomain`` from its fields and plain arrays."""
+    if fields is None:
+        return None
+    try:
+        with np.load(io.BytesIO(zf.read(f"{name}.npz")), allow_pickle=False) as arrays:
+            return cls.from_state(fields, {k: arrays[k] for k in arrays.files})
+    except Exception as exc:
+        detail = str(exc) if isinstance(exc, InputError) else type(exc).__name__
+        raise InputError(
+            f"Model file {path}: unreadable {name} ({detail}); it is refused"
+        ) from None
 
 
 def _load_reference(desc: dict, zf: zipfile.ZipFile, path):

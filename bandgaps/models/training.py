@@ -75,23 +75,42 @@ def train_to_file(out: str | Path, table: TrainingTable, **kwargs) -> ModelCard:
 
 
 def predict_file(
-    model_file: str | Path, formulas: list[str], confidence: float | None = None
+    model_file: str | Path,
+    formulas: list[str],
+    confidence: float | None = None,
+    risk: float | None = None,
 ) -> pd.DataFrame:
-    """Predictions (mean, σ, and the conformal interval at ``confidence``) for formulas."""
+    """Predictions for formulas: the target, σ (recalibrated), the conformal interval at
+    ``confidence``, the one-sided bound at ``risk`` and the domain of applicability.
+
+    A calibrated model reports its 90 % interval unless another ``confidence`` is given.
+    """
     from bandgaps.features.composition import _as_compositions
 
     model, card, _ = load_model(model_file)
+    for value, what in ((confidence, "coverage"), (risk, "risk")):
+        if value is not None and not 0 < value < 1:
+            raise InputError(f"The {what} must be between 0 and 1, not {value:g}")
+    if (confidence is not None or risk is not None) and not model.calibrated:
+        raise InputError(f"{model_file} was trained without a calibration split: no intervals")
     # one clear error naming a bad formula (counted from 1) before any work; parsed once
     comps = _as_compositions(formulas, index=range(1, len(formulas) + 1))
     F = model.transform(comps)
     mean, std = model.predict_features(F, return_std=True)
-    frame = pd.DataFrame({"formula": formulas, card.target: mean, "σ": std})
-    if confidence is not None:
-        if not model.calibrated:
-            raise InputError(f"{model_file} was trained without a calibration split")
-        lo, hi = model.predict_interval_features(F, confidence)
-        frame[f"lower {confidence:g}"] = lo
-        frame[f"upper {confidence:g}"] = hi
+    frame = pd.DataFrame({"formula": formulas, card.target: mean, "σ": model.calibrated_std(std)})
+    if model.calibrated:
+        level = 0.9 if confidence is None else confidence
+        lo, hi = model.predict_interval_features(F, level)
+        frame[f"lower {level:g}"] = lo
+        frame[f"upper {level:g}"] = hi
+        if risk is not None:
+            frame[f"safe upper (risk {risk:g})"] = model.predict_upper_features(F, risk)
+        domain = model.assess_domain_features(F, comps)
+        frame["domain score"] = domain["domain score"]
+        frame["in domain"] = domain["in domain"]
+        frame.attrs["unseen elements"] = domain["unseen elements"]
+        frame.attrs["domain reason"] = model.domain_.reason()
+        frame.attrs["interval method"] = model.intervals_.label
     frame.attrs["card"] = card
     return frame
 

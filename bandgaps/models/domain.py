@@ -1,0 +1,148 @@
+"""Domain of applicability: does a formula look like what the model was trained on?
+
+Two candidate scores are measured on the calibration rows (held out from training), and the
+one whose rank correlation with the absolute error is higher becomes the model's score:
+
+* ``distance`` — mean Euclidean distance to the 5 nearest training rows in standardized
+  feature space (a reference sample of at most ``MAX_REFERENCE`` training rows);
+* ``σ`` — the model's own spread (its ±1σ half-width).
+
+A prediction is **outside the domain** when its formula holds an element no training row had,
+or when its score is above the 99th percentile of the calibration rows' scores. The score is
+reported as that percentile (0–100), so "97" reads "less familiar than 97 % of held-out rows".
+
+Examples:
+    >>> from pymatgen.core import Composition
+    >>> rng = np.random.default_rng(0)
+    >>> F = rng.normal(size=(200, 3))
+    >>> dom = ApplicabilityDomain().fit(F[:150], [Composition("NaCl")] * 150)
+    >>> dom = dom.calibrate(F[150:], np.abs(F[150:, 0]), np.abs(F[150:, 0]))
+    >>> out = dom.assess(F[:2], [Composition("NaCl"), Composition("KCl")], np.ones(2))
+    >>> out["unseen elements"], list(out["in domain"])
+    (['', 'K'], [True, False])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import spearmanr
+
+from bandgaps.errors import InputError
+
+#: Most training rows kept as the distance reference (a model file carries them).
+MAX_REFERENCE = 2000
+#: Neighbours averaged in the distance score.
+N_NEIGHBORS = 5
+#: Calibration percentile above which a prediction is flagged.
+FLAG_PERCENTILE = 99.0
+SCORES = ("distance", "σ")
+
+
+class ApplicabilityDomain:
+    """Training elements, a standardized reference sample, and the calibrated score."""
+
+    def __init__(self, random_state: int = 0):
+        self.random_state = random_state
+
+    def fit(self, F: np.ndarray, compositions) -> ApplicabilityDomain:
+        """Remember the training elements and a reference sample of standardized features."""
+        F = np.asarray(F, float)
+        self.elements_ = sorted({el.symbol for c in compositions for el in c.elements})
+        self.mean_ = np.nanmean(F, axis=0)
+        scale = np.nanstd(F, axis=0)
+        self.scale_ = np.where(scale > 0, scale, 1.0)
+        rng = np.random.default_rng(self.random_state)
+        rows = rng.permutation(len(F))[:MAX_REFERENCE]
+        self.reference_ = self._standardize(F[rows]).astype(np.float32)
+        self._index = None
+        return self
+
+    def _standardize(self, F) -> np.ndarray:
+        return np.nan_to_num((np.asarray(F, float) - self.mean_) / self.scale_)
+
+    def distance(self, F: np.ndarray) -> np.ndarray:
+        """Mean distance to the nearest reference rows (standardized units)."""
+        from sklearn.neighbors import NearestNeighbors
+
+        if getattr(self, "_index", None) is None:
+            k = min(N_NEIGHBORS, len(self.reference_))
+            self._index = NearestNeighbors(n_neighbors=k).fit(self.reference_)
+        d, _ = self._index.kneighbors(self._standardize(F).astype(np.float32))
+        return d.mean(axis=1)
+
+    def _scores(self, F, sigma) -> dict[str, np.ndarray]:
+        return {"distance": self.distance(F), "σ": np.asarray(sigma, float)}
+
+    def calibrate(self, F_cal, sigma_cal, abs_error_cal) -> ApplicabilityDomain:
+        """Choose the score that ranks calibration errors best; keep its calibration values."""
+        err = np.asarray(abs_error_cal, float)
+        scores = self._scores(F_cal, sigma_cal)
+        self.correlations_ = {
+            name: float(spearmanr(s, err).statistic) if np.ptp(s) > 0 else 0.0
+            for name, s in scores.items()
+        }
+        self.score_ = max(SCORES, key=lambda name: self.correlations_[name])
+        self.calibration_scores_ = np.sort(scores[self.score_])
+        self.threshold_ = float(np.percentile(self.calibration_scores_, FLAG_PERCENTILE))
+        return self
+
+    def reason(self) -> str:
+        """Why a formula with known elements is flagged, in words."""
+        if self.score_ == "distance":
+            return "far from the training data"
+        return f"σ above {FLAG_PERCENTILE:g} % of held-out rows"
+
+    def unseen(self, compositions) -> list[str]:
+        """Per formula, the elements no training row had (comma-separated, '' if none)."""
+        known = set(self.elements_)
+        return [", ".join(sorted({el.symbol for el in c.elements} - known)) for c in compositions]
+
+    def assess(self, F, compositions, sigma) -> dict[str, object]:
+        """``domain score`` (calibration percentile), ``unseen elements`` and ``in domain``."""
+        if not hasattr(self, "score_"):
+            raise InputError("The domain of applicability was not calibrated")
+        raw = self._scores(F, sigma)[self.score_]
+        rank = np.searchsorted(self.calibration_scores_, raw, side="right")
+        percentile = 100.0 * rank / len(self.calibration_scores_)
+        unseen = self.unseen(compositions)
+        inside = np.array([not u for u in unseen]) & (raw <= self.threshold_)
+        return {"domain score": percentile, "unseen elements": unseen, "in domain": inside}
+
+    # ------------------------------------------------------------------------------------
+    def state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        fields = {
+            "random_state": self.random_state,
+            "elements_": self.elements_,
+            "score_": self.score_,
+            "threshold_": self.threshold_,
+            "correlations_": self.correlations_,
+        }
+        arrays = {
+            "mean": self.mean_,
+            "scale": self.scale_,
+            "reference": self.reference_,
+            "calibration_scores": self.calibration_scores_,
+        }
+        return fields, arrays
+
+    @classmethod
+    def from_state(cls, fields: dict, arrays) -> ApplicabilityDomain:
+        dom = cls(int(fields["random_state"]))
+        dom.elements_ = [str(e) for e in fields["elements_"]]
+        dom.score_ = str(fields["score_"])
+        if dom.score_ not in SCORES:
+            raise InputError("the domain of applicability is malformed")
+        dom.threshold_ = float(fields["threshold_"])
+        dom.correlations_ = {str(k): float(v) for k, v in fields["correlations_"].items()}
+        dom.mean_ = np.asarray(arrays["mean"], float)
+        dom.scale_ = np.asarray(arrays["scale"], float)
+        dom.reference_ = np.asarray(arrays["reference"], np.float32)
+        dom.calibration_scores_ = np.asarray(arrays["calibration_scores"], float)
+        n = len(dom.mean_)
+        if dom.scale_.shape != (n,) or dom.reference_.ndim != 2 or dom.reference_.shape[1] != n:
+            raise InputError("the domain of applicability is malformed")
+        dom._index = None
+        return dom
+
+
+__all__ = ["FLAG_PERCENTILE", "MAX_REFERENCE", "SCORES", "ApplicabilityDomain"]
