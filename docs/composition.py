@@ -27,6 +27,7 @@ from IPython.display import Markdown, display
 
 from bandgaps import plots
 from bandgaps.analyses import composition as C
+from bandgaps.analyses import uncertainty as U
 from bandgaps.features.composition import CompositionFeatures, get_feature_set
 
 plots.use_page_style()
@@ -302,8 +303,269 @@ plt.show()
 row90 = conf.set_index(["model", "nominal coverage"]).loc[(mb.chosen, 0.9)]
 md(
     f"At 90 % nominal coverage the {mb.chosen} interval covers "
-    f"**{row90['empirical coverage']:.1%}** of `test0` with a half-width of "
-    f"{row90['mean width (eV)'] / 2:.2f} eV. The interval is wide because it must also cover "
-    "the metal/insulator confusions; it is honest about the model, not a property of any one "
-    "material."
+    f"**{row90['empirical coverage']:.1%}** of `test0` with a mean width of "
+    f"{row90['mean width (eV)']:.2f} eV. These are the model's own intervals, with the method "
+    "it chose on `val0` (next section); a model file from `bandgaps train` carries the same."
+)
+
+# %% [markdown]
+# ## Intervals that adapt to each material
+#
+# A constant half-width is honest on average and says nothing about one material: NaCl and a
+# six-element intermetallic get the same ± value. `bandgaps` therefore scores held-out errors
+# in units of a per-material scale and calibrates that instead (`bandgaps.models.intervals`):
+#
+# - **absolute**: scale 1, the constant interval above;
+# - **normalized**: the model's own σ (σ-scaled conformal scores);
+# - **quantile**: the model's quantile band, below and above the prediction separately (a
+#   conformalized quantile regression, asymmetric where the band is);
+# - **+ predicted groups** (Mondrian): one calibration for formulas predicted metallic and one
+#   for the rest, with the threshold between them chosen on `val0`;
+# - **+ label-conditional** (Mondrian on the label): metals and non-metals calibrated apart.
+#   Because the group is a property of the answer, the prediction set reads "a metal (0 eV),
+#   if the metal score is small enough, or a gap in [lower, upper]"; it promises the coverage
+#   within metals and within non-metals separately. A model file prints the interval from
+#   0 eV where a metal is possible, and says so in a column.
+#
+# Each model picks, in a two-fold cross-fit over `val0` without looking at `test0`, the method
+# that covers 90 % within metals and within non-metals (to one point), and among those the
+# lowest 90 % interval score (width plus 20 × the distance by which a target is missed). The
+# tables below then score the constant and the chosen interval once on `test0`: coverage
+# overall and within groups, mean width, and the rank correlation between an interval's
+# width and the error it should anticipate.
+
+# %% tags=["hide-input"]
+studies = {label: U.interval_study(mb.results[label], label) for label in mb.test["model"]}
+chosen = studies[mb.chosen]
+rows = []
+for label, st in studies.items():
+    t = st.summary.copy()
+    t.insert(0, "model", f"{label} ({st.method})")
+    rows.append(t)
+display(
+    pd.concat(rows)
+    .drop(columns="n")
+    .rename(columns={"level": "nominal", "mean width": "mean width (eV)"})
+    .style.format(
+        {
+            "nominal": "{:.0%}",
+            "coverage": "{:.1%}",
+            "mean width (eV)": "{:.2f}",
+            "width–error ρ": "{:.2f}",
+        }
+    )
+    .hide(axis="index")
+)
+
+# %% tags=["hide-input"]
+fig, axes = plt.subplots(1, 2, figsize=(plots.PAGE_WIDTH, 3.8))
+g = chosen.groups
+order = list(dict.fromkeys(g["group"]))
+xs = np.arange(len(order))
+for k, (name, color) in enumerate([(U.OLD, "0.6"), (U.ADAPTIVE, plots.COLORS["non-metal"])]):
+    values = g[g["method"] == name].set_index("group").loc[order, "coverage"] * 100
+    axes[0].bar(xs + (k - 0.5) * 0.38, values, width=0.38, color=color, label=name)
+axes[0].axhspan(88, 92, color=plots.COLORS["accent"], alpha=0.15, lw=0, label="target 88–92 %")
+axes[0].set_xticks(xs, [o.replace(" elements", " el.") for o in order], rotation=20)
+axes[0].set_ylim(70, 100)
+axes[0].set_ylabel("coverage on test0 at 90 % (%)")
+axes[0].set_title(f"{mb.chosen}: coverage by group")
+axes[0].legend(frameon=False, fontsize=8, loc="lower left")
+for name, color in [(U.OLD, "0.6"), (U.ADAPTIVE, plots.COLORS["non-metal"])]:
+    b = U.width_error_bins(chosen.widths, name)
+    axes[1].plot(b["width"], b["|error|"], "o-", color=color, label=name, ms=4)
+axes[1].set_xlabel("mean 90 % interval width (eV), per tenth of test0")
+axes[1].set_ylabel("mean |error| (eV)")
+axes[1].set_title("wider where the errors are larger?")
+axes[1].legend(frameon=False, fontsize=8)
+fig.tight_layout()
+plt.show()
+
+# %% tags=["hide-input"]
+gi = chosen.groups.set_index(["method", "group"])
+s90 = chosen.summary.set_index(["method", "level"])
+
+
+def band(value: float) -> str:
+    return "within" if 0.88 <= value <= 0.92 else "outside"
+
+
+metal_new, nonmetal_new = (gi.loc[(U.ADAPTIVE, g), "coverage"] for g in ("metals", "non-metals"))
+metal_old, nonmetal_old = (gi.loc[(U.OLD, g), "coverage"] for g in ("metals", "non-metals"))
+rho_new = s90.loc[(U.ADAPTIVE, 0.9), "width–error ρ"]
+md(
+    f"{mb.chosen} chose **{chosen.method}** on `val0`. On `test0` its 90 % interval covers "
+    f"**{metal_new:.1%}** of the metals and **{nonmetal_new:.1%}** of the non-metals "
+    f"({band(metal_new)} and {band(nonmetal_new)} the 88–92 % target), against "
+    f"{metal_old:.1%} and {nonmetal_old:.1%} for the constant interval, which spends its "
+    "width on metals it would cover anyway and runs short on insulators. Its width follows "
+    f"the error: Spearman ρ = **{rho_new:.2f}** between width and absolute error (target "
+    "≥ 0.4; a constant width has none), at a mean width of "
+    f"{s90.loc[(U.ADAPTIVE, 0.9), 'mean width']:.2f} eV instead of "
+    f"{s90.loc[(U.OLD, 0.9), 'mean width']:.2f} eV.\n\n"
+    "Calibrating by *predicted* group is not enough for the true classes: insulators the "
+    "model calls metallic sit in the metal group and pull its coverage of true insulators "
+    "down (see the candidates below). Calibrating metals and non-metals apart holds each "
+    "class at its level, at the price of some width: the set must keep 0 eV for materials "
+    "that may be metals. Formulas with more elements get wider intervals, as their errors "
+    "are larger."
+)
+
+# %% [markdown]
+# Every candidate, calibrated on `val0` and scored once on `test0` (the calibration score is
+# the one the choice was made on; lower is better):
+
+# %% tags=["hide-input"]
+display(
+    chosen.candidates.drop(columns="n")
+    .rename(columns={"mean width": "mean width (eV)"})
+    .style.format(
+        {
+            "calibration interval score": "{:.3f}",
+            "coverage": "{:.1%}",
+            "mean width (eV)": "{:.2f}",
+            "width–error ρ": "{:.2f}",
+            "metals": "{:.1%}",
+            "non-metals": "{:.1%}",
+        }
+    )
+    .hide(axis="index")
+)
+
+# %% [markdown]
+# ## σ, recalibrated
+#
+# The same calibration rows fit one number per model: the factor that makes ±σ cover 68.3 %
+# of `val0`. A model file applies it to the σ that `bandgaps predict` prints. Before and after,
+# on `test0`:
+
+# %% tags=["hide-input"]
+rows, curves = [], {}
+for label, st in studies.items():
+    t = st.sigma.copy()
+    t.insert(0, "model", label)
+    rows.append(t)
+    frame = mb.results[label].frame("test")
+    for name, scale in (("raw", 1.0), ("recalibrated", st.sigma_scale)):
+        curves[f"{label}, {name}"] = C.calibration_curve(
+            frame["target"], frame["mean"], frame["std"] * scale
+        )
+sig = pd.concat(rows, ignore_index=True)
+display(sig.style.format({"scale": "{:.2f}", "±1σ": "{:.1%}", "±2σ": "{:.1%}"}).hide(axis="index"))
+fig, ax = plt.subplots(figsize=(5, 5))
+plots.calibration(ax, {k: v for k, v in curves.items() if k.startswith(rf_label)})
+fig.tight_layout()
+plt.show()
+
+# %% tags=["hide-input"]
+rf_sig = sig[sig["model"] == rf_label].set_index("σ")
+verdict_rf = "within" if 0.66 <= rf_sig.loc["recalibrated σ", "±1σ"] <= 0.70 else "outside"
+md(
+    f"The forest's σ covers {rf_sig.loc['raw σ', '±1σ']:.1%} of `test0` within ±1σ; scaled by "
+    f"{rf_sig.loc['recalibrated σ', 'scale']:.2f} (fitted on `val0`) it covers "
+    f"**{rf_sig.loc['recalibrated σ', '±1σ']:.1%}**, {verdict_rf} the 66–70 % target. "
+    f"At ±2σ the recalibrated forest covers {rf_sig.loc['recalibrated σ', '±2σ']:.1%} "
+    "instead of a Gaussian's 95.4 %: the errors have heavier tails than a Gaussian, so for "
+    "wide coverage use the conformal intervals, not multiples of σ."
+)
+
+# %% [markdown]
+# ## Families the model never saw
+#
+# A random test fold shares its chemistry with the training rows. To see what happens when
+# it does not, the `train0`, `val0` and `test0` formulas are clustered into five chemical
+# families (k-means on standardized Magpie features, fitted on `train0`), and each family in
+# turn is held out: the chosen model is trained on `train0` without it, its intervals and
+# domain calibrated on `val0` without it, and it is scored on the family's `test0` rows.
+
+# %% tags=["hide-input"]
+kind, fs, params = C.matbench_candidate(mb.chosen)
+lco = U.leave_cluster_out(kind, fs, params)
+display(
+    lco.clusters.style.format(
+        {
+            "metals": "{:.0%}",
+            "MAE": "{:.3f}",
+            "flagged outside domain": "{:.1%}",
+            f"coverage, {U.OLD}": "{:.1%}",
+            f"coverage, {U.ADAPTIVE}": "{:.1%}",
+            "train rows": "{:,}",
+            "held-out rows": "{:,}",
+        }
+    ).hide(axis="index")
+)
+fig, ax = plt.subplots(figsize=(6.5, 3.4))
+xs = np.arange(len(lco.clusters))
+for k, (name, color) in enumerate([(U.OLD, "0.6"), (U.ADAPTIVE, plots.COLORS["non-metal"])]):
+    ax.bar(
+        xs + (k - 0.5) * 0.38,
+        lco.clusters[f"coverage, {name}"] * 100,
+        width=0.38,
+        color=color,
+        label=name,
+    )
+ax.axhline(90, color="k", lw=0.8, ls="--")
+ax.axhline(85, color=plots.COLORS["metal"], lw=0.8, ls=":", label="target ≥ 85 %")
+ax.set_xticks(xs, [f"family {c}" for c in lco.clusters["cluster"]])
+ax.set_ylim(40, 100)
+ax.set_ylabel("coverage at 90 % (%)")
+ax.legend(frameon=False, fontsize=8, loc="lower right")
+fig.tight_layout()
+plt.show()
+
+# %% tags=["hide-input"]
+pooled = lco.pooled.set_index("method")
+worst = lco.clusters.loc[lco.clusters[f"coverage, {U.ADAPTIVE}"].idxmin()]
+cov_new = pooled.loc[U.ADAPTIVE, "coverage"]
+md(
+    f"Over all held-out families the adaptive 90 % interval covers **{cov_new:.1%}** "
+    f"(target ≥ 85 %: {'met' if cov_new >= 0.85 else 'missed'}), the constant one "
+    f"{pooled.loc[U.OLD, 'coverage']:.1%}. The shortfall from 90 % is the price of "
+    "extrapolation: the calibration rows come from the families the model was trained on, "
+    "so the held-out family's errors are larger than anything calibrated for. It is "
+    f"largest for family {worst['cluster']} ({worst['typical elements']}; "
+    f"{worst[f'coverage, {U.ADAPTIVE}']:.1%} covered, MAE {worst['MAE']:.2f} eV), and "
+    "smallest for the metal-rich families, where most targets are 0 eV and a small "
+    "interval around a metallic prediction is right whatever the chemistry."
+)
+
+# %% [markdown]
+# ## Domain of applicability
+#
+# Each prediction of a calibrated model carries a **domain score** and an **in-domain
+# flag** (`bandgaps.models.domain`). Two candidate scores are measured on the calibration
+# rows — the mean distance to the five nearest training formulas in standardized feature
+# space, and the model's own σ — and the one whose rank correlation with the error is higher
+# becomes the score, reported as a percentile of the calibration rows. A formula is flagged
+# when it holds an element no training row had, or when its score is above the 99th
+# percentile; `bandgaps predict` prints both and warns in one line.
+
+# %% tags=["hide-input"]
+res = mb.results[mb.chosen]
+dom = U.domain_scores({"test0 (random fold)": res.frame("test")})
+dom = pd.concat([dom, lco.domain], ignore_index=True)
+display(
+    dom.style.format(
+        {
+            "n": "{:,}",
+            "ρ distance": "{:.2f}",
+            "ρ σ": "{:.2f}",
+            "ρ unseen element": "{:.2f}",
+            "flagged": "{:.1%}",
+            "MAE in domain": "{:.3f}",
+            "MAE flagged": "{:.3f}",
+        },
+        na_rep="–",
+    ).hide(axis="index")
+)
+corr = res.domain_correlations
+md(
+    f"On `val0` the σ score ranked errors with ρ = {corr['σ']:.2f} and the distance with "
+    f"ρ = {corr['distance']:.2f}, so {mb.chosen} uses **{res.domain_score}**. The distance "
+    "ranks errors the wrong way round within this benchmark: formulas far from their "
+    "neighbours are often simple, ordered insulators whose gaps the model gets right, while "
+    "the crowded middle of feature space holds the intermetallics whose metal-or-not it "
+    "confuses. Flagged formulas have errors several times the in-domain MAE, in the random "
+    "fold and in the held-out families alike. No `test0` formula holds an element missing "
+    "from `train0`; that flag matters for user formulas (the tests check it)."
 )

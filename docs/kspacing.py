@@ -166,3 +166,70 @@ md(
     "point predictions). The better the model, the smaller the margin a given safety level "
     "needs; the curve is the trade-off a user picks from."
 )
+
+# %% [markdown]
+# ## Margins that adapt to each material
+#
+# A constant margin in Å is the same for a metal converged at 80 Å and an insulator converged
+# at 20 Å, and the k-point cost grows with the cube of the ratio, so most of it is spent on
+# short lengths that never needed it. Three margins adapt instead, each conformalized
+# one-sided on the validation split (`bandgaps.models.intervals`):
+#
+# - **relative**: a margin proportional to the predicted length;
+# - **σ-scaled**: proportional to the model's σ (its 15.9–84.1 % quantile band);
+# - **conformalized upper quantile**: above the prediction by a multiple of the distance to
+#   the 84.1 % quantile booster, i.e. a per-material upper quantile, calibrated.
+#
+# The model is the one chosen above, with its two quantile boosters fitted for the band. The
+# margin the study recommends is chosen on the validation split alone, by a two-fold
+# cross-fit at 95 % (half the rows calibrate, the other half counts extra k-points).
+
+# %% tags=["hide-input"]
+banded = study.with_band()
+curves = K.safe_tradeoff(banded)
+chosen_margin = K.SAFE_LABELS[K.choose_safe_method(banded, risk=0.05)]
+fig, ax = plt.subplots(figsize=(6.5, 4.2))
+for name, grp in curves.groupby("method", sort=False):
+    ax.plot(grp["mean extra k-points"] * 100, grp["unsafe on test"] * 100, "-", label=name)
+    at5 = grp.loc[(grp["risk"] - 0.05).abs().idxmin()]
+    ax.plot(at5["mean extra k-points"] * 100, at5["unsafe on test"] * 100, "o", color="k", ms=3)
+ax.axvline(250, color=plots.COLORS["metal"], lw=0.8, ls=":", label="target: +250 % at 5 %")
+ax.axhline(5, color="k", lw=0.6, ls="--")
+ax.set_xlim(
+    0, max(900, 1.05 * curves.loc[curves["risk"] >= 0.05, "mean extra k-points"].max() * 100)
+)
+ax.set_xlabel("mean extra k-points over the converged grid (%)")
+ax.set_ylabel("test materials still under-converged (%)")
+ax.legend(frameon=False, fontsize=8)
+fig.tight_layout()
+plt.show()
+at95 = K.safe_tradeoff(banded, risks=[0.05]).drop(columns="risk")
+display(
+    at95.style.format(
+        {
+            "unsafe on test": "{:.1%}",
+            "mean extra k-points": "{:+.0%}",
+            "median extra k-points": "{:+.0%}",
+        }
+    ).hide(axis="index")
+)
+
+# %% tags=["hide-input"]
+t95 = at95.set_index("method")
+const = t95.loc[K.SAFE_LABELS["absolute"]]
+best = t95.loc[chosen_margin]
+met = "meets" if best["mean extra k-points"] <= 2.5 else "misses"
+md(
+    f"Chosen on the validation split: the **{chosen_margin}**. Keeping 95 % of the test "
+    f"materials converged (black dots; {best['unsafe on test']:.1%} left under-converged) it "
+    f"costs **{best['mean extra k-points']:+.0%}** k-points on average (median "
+    f"{best['median extra k-points']:+.0%}), against {const['mean extra k-points']:+.0%} "
+    f"(median {const['median extra k-points']:+.0%}) for the constant margin. It {met} the "
+    "+250 % target. What is left is the model, not the margin: with a test MAE near 10 Å on "
+    "lengths of 10–160 Å, a bound that is above the converged length for 95 % of materials "
+    "must be far above it for the typical one, and (L′/L)³ turns a factor 1.6 in length "
+    "into a factor 4 in k-points. A structure-aware model (the JARVIS leaderboard's best is "
+    "near 9 Å) would narrow it; composition alone cannot tell two polymorphs apart.\n\n"
+    "A model file from `bandgaps train` on this table prints the safe length at any risk: "
+    "`bandgaps predict kpoints.bgm Fe NaCl --risk 0.05`."
+)

@@ -101,3 +101,38 @@ def test_matbench_protocol_chooses_on_validation():
     assert mb.chosen == best
     assert mb.baseline == "RF" and set(mb.test["model"]) == {"RF", mb.chosen}
     assert (mb.results["GBM"].frame("test")["mean"] >= 0).all()
+
+
+def test_interval_study_and_leave_cluster_out_at_small_scale():
+    """Constant vs adaptive intervals scored on test0, σ recalibrated, families held out."""
+    from bandgaps.analyses import uncertainty as U
+
+    candidates = (
+        ("GBM", "lgbm", "magpie", {"n_estimators": 40, "num_leaves": 15, "clip_min": 0.0}),
+    )
+    mb = C.matbench_protocol(candidates, max_train=600)
+    res = mb.results["GBM"]
+    assert res.interval_method in res.interval_selection and res.domain_score in ("distance", "σ")
+    st = U.interval_study(res, "GBM")
+    s = st.summary.set_index(["method", "level"])
+    for method in (U.OLD, U.ADAPTIVE):
+        assert 0.85 <= s.loc[(method, 0.9), "coverage"] <= 0.95
+    # the constant width has no width–error correlation, the adaptive one does
+    assert s.loc[(U.OLD, 0.9), "width–error ρ"] == 0.0
+    assert s.loc[(U.ADAPTIVE, 0.9), "width–error ρ"] > 0.4
+    assert set(st.groups["group"]) >= {"metals", "non-metals", "4+ elements"}
+    assert st.candidates["chosen"].sum() == 1
+    sig = st.sigma.set_index("σ")
+    assert abs(sig.loc["recalibrated σ", "±1σ"] - 0.683) < 0.05
+    bins = U.width_error_bins(st.widths, U.ADAPTIVE)
+    assert len(bins) == 10 and bins["width"].is_monotonic_increasing
+    lco = U.leave_cluster_out(
+        "lgbm",
+        "magpie",
+        {"n_estimators": 30, "num_leaves": 15, "clip_min": 0.0},
+        n_clusters=3,
+        max_train=600,
+    )
+    assert len(lco.clusters) == 3 and lco.clusters["held-out rows"].sum() == 13636
+    assert set(lco.pooled["method"]) == {U.OLD, U.ADAPTIVE}
+    assert lco.domain["n"].item() == 13636

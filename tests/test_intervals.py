@@ -29,7 +29,7 @@ def heteroscedastic(n: int, seed: int):
 def test_adaptive_interval_beats_the_constant_one_on_heteroscedastic_data():
     cal = heteroscedastic(2000, 0)
     y, pred, lo_b, hi_b, x = heteroscedastic(20000, 1)
-    constant = IntervalCalibrator("absolute", groups=False).fit(*cal[:4])
+    constant = IntervalCalibrator("absolute", groups="none").fit(*cal[:4])
     adaptive = IntervalCalibrator().fit(*cal[:4])
     assert adaptive.method_ in ("normalized", "quantile")
     assert adaptive.selection_[adaptive.label] < adaptive.selection_["absolute"]
@@ -67,19 +67,51 @@ def test_mondrian_groups_give_each_group_its_coverage():
         return y, pred, pred - 0.3, pred + 0.3
 
     cal, test = draw(3000), draw(20000)
-    grouped = IntervalCalibrator("absolute", groups=True).fit(*cal)
-    assert grouped.grouped_ and grouped.threshold_ is not None
+    grouped = IntervalCalibrator("absolute", groups="predicted").fit(*cal)
+    assert grouped.grouping_ == "predicted" and grouped.threshold_ is not None
     lo, hi = grouped.interval(*test[1:], 0.9)
     y = test[0]
     covered = (y >= lo) & (y <= hi)
     predicted_metal = test[1] <= grouped.threshold_
     for group in (predicted_metal, ~predicted_metal):
         assert 0.88 <= covered[group].mean() <= 0.92
-    plain = IntervalCalibrator("absolute", groups=False).fit(*cal)
+    plain = IntervalCalibrator("absolute", groups="none").fit(*cal)
     plain_lo, plain_hi = plain.interval(*test[1:], 0.9)
     plain_covered = (y >= plain_lo) & (y <= plain_hi)
     assert plain_covered[predicted_metal].mean() > 0.95  # one width over-covers this group
     assert np.mean(hi - lo) < np.mean(plain_hi - plain_lo)
+
+
+def test_label_conditional_sets_cover_metals_and_non_metals_alike():
+    """Calibrating metals and non-metals apart (the group is a function of the label) gives
+    each true class its coverage; one width for all over-covers metals and under-covers
+    non-metals. The automatic choice prefers the calibrated one."""
+    rng = np.random.default_rng(1)
+
+    def draw(n):
+        metal = rng.uniform(size=n) < 0.5
+        y = np.where(metal, 0.0, rng.gamma(2.0, 1.0, n))
+        confused = rng.uniform(size=n) < 0.15  # insulators predicted metallic and vice versa
+        pred = np.where(metal, rng.exponential(0.05, n), y + rng.normal(0, 0.8, n))
+        pred = np.where(confused & ~metal, rng.exponential(0.05, n), pred)
+        pred = np.where(confused & metal, rng.gamma(2.0, 1.0, n), pred)
+        pred = np.maximum(pred, 0)
+        return y, pred, pred - 0.3, pred + 0.3
+
+    cal, test = draw(4000), draw(40000)
+    y = test[0]
+    gaps = {}
+    for grouping in ("label", "none"):
+        c = IntervalCalibrator("absolute", groups=grouping).fit(*cal)
+        lo, hi, includes = c.interval_set(*test[1:], 0.9)
+        covered = c.covered(y, lo, hi, includes)
+        metals, others = covered[y == 0].mean(), covered[y > 0].mean()
+        gaps[grouping] = metals - others
+        if grouping == "label":
+            assert 0.88 <= metals <= 0.92 and 0.88 <= others <= 0.92, (metals, others)
+    assert abs(gaps["label"]) < 0.015 and gaps["none"] > 0.025
+    auto = IntervalCalibrator("absolute").fit(*cal)
+    assert auto.grouping_ == "label" and auto.label == "absolute + label-conditional"
 
 
 def test_absolute_score_matches_mapie():
@@ -94,7 +126,7 @@ def test_absolute_score_matches_mapie():
     cp = conformalize(reg, X[300:], y[300:], (0.9,))
     _, bounds = cp.predict_interval(X[:1])
     pred = reg.predict(X[300:])
-    ours = IntervalCalibrator("absolute", groups=False).fit(y[300:], pred, pred, pred)
+    ours = IntervalCalibrator("absolute", groups="none").fit(y[300:], pred, pred, pred)
     lo, hi = ours.interval(reg.predict(X[:1]), np.nan, np.nan, 0.9)
     assert hi[0] == pytest.approx(bounds[0, 1, 0], abs=1e-9)
     assert lo[0] == pytest.approx(bounds[0, 0, 0], abs=1e-9)

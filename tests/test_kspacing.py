@@ -44,3 +44,25 @@ def test_small_study_with_transfer(monkeypatch):
     unsafe = safe["unsafe on test"].to_numpy()[1:]
     assert (np.diff(unsafe) <= 1e-9).all()  # higher coverage, fewer unsafe predictions
     assert unsafe[-1] < 0.05
+
+
+def test_adaptive_margins_trade_off_and_choice(monkeypatch):
+    """The chosen model is refitted with its quantile band; every margin keeps its promise on
+    test at small scale and the choice is made on validation rows."""
+    monkeypatch.setattr(K, "AUX_PARAMS", {"sigma": False, "n_estimators": 20})
+    candidates = (
+        ("GBM", "lgbm", "magpie", {"n_estimators": 30, "num_leaves": 15, "sigma": False}, ()),
+    )
+    study = K.kspacing_study(candidates, max_train=400)
+    assert not np.isfinite(study.results["GBM"].frame("val")["std"]).all()
+    banded = study.with_band()
+    assert np.isfinite(banded.frame("val")["std"]).all()
+    curves = K.safe_tradeoff(banded, risks=[0.05, 0.2])
+    assert set(curves["method"]) == set(K.SAFE_LABELS.values())
+    for _, row in curves.iterrows():
+        assert row["unsafe on test"] <= row["risk"] + 0.03
+    at = curves.set_index(["method", "risk"])["mean extra k-points"]
+    for label in K.SAFE_LABELS.values():
+        assert at[(label, 0.05)] > at[(label, 0.2)]  # safer costs more
+    assert K.choose_safe_method(banded) in K.SAFE_METHODS
+    assert K.extra_kpoints([20.0], [10.0]) == 7.0

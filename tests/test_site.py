@@ -80,7 +80,13 @@ def test_executed_pages_have_no_error_or_stderr_output(built_site, page):
 
 def test_composition_page_reports_test_maes_beside_published(built_site):
     html = (built_site / "composition.html").read_text()
-    assert len(_figures(html)) >= 4  # 2 parity pairs, σ calibration, conformal coverage
+    # 2 parity pairs, σ calibration, conformal coverage, adaptive groups/width, σ before and
+    # after, held-out families
+    assert len(_figures(html)) >= 7
+    assert re.search(r"of the metals and <strong>\d+\.\d%</strong> of the non-metals", html)
+    assert re.search(r"Spearman ρ = <strong>0\.\d\d</strong>", html)
+    assert re.search(r"Over all held-out families the adaptive 90 % interval covers", html)
+    assert "ρ distance" in html and "MAE flagged" in html
     for published in ["0.529", "0.503", "0.345", "0.266", "0.231"]:
         assert published in html
     assert "Chosen on <code>val0</code>" in html
@@ -109,7 +115,9 @@ def test_supercell_page_has_sweep_table_and_verdict(built_site):
 
 def test_kspacing_page_reports_test_mae_and_unsafe_share(built_site):
     html = (built_site / "kspacing.html").read_text()
-    assert len(_figures(html)) >= 3  # target histogram, parity pair, safety trade-off
+    # target histogram, parity pair, safety trade-off, adaptive trade-off
+    assert len(_figures(html)) >= 4
+    assert re.search(r"It (meets|misses) the \+250 % target", html)
     for published in ["10.63", "10.53", "9.0"]:
         assert published in html
     assert re.search(r"Our random forest scores MAE <strong>\d+\.\d\d Å", html)

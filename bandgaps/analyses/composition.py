@@ -161,6 +161,14 @@ MATBENCH_CANDIDATES = (
 )
 
 
+def matbench_candidate(label: str) -> tuple[str, str, dict]:
+    """``(kind, feature set, parameters)`` of the matbench candidate called ``label``."""
+    for name, kind, fs, params in MATBENCH_CANDIDATES:
+        if name == label:
+            return kind, fs, dict(params)
+    raise KeyError(label)
+
+
 @dataclass
 class MatbenchProtocol:
     """matbench mp_gap fold 0: fit on train0, choose on val0, report test0 once."""

@@ -18,6 +18,7 @@ import pandas as pd
 
 from bandgaps.analyses.common import digest
 from bandgaps.cache import cached
+from bandgaps.features.composition import _as_compositions
 from bandgaps.models.calibrated import CalibratedCompositionModel
 from bandgaps.models.composition import get_spec
 from bandgaps.models.conformal import DEFAULT_LEVELS
@@ -37,6 +38,13 @@ class FitResult:
     #: conformal bounds per set: ``{set: {level: (lower, upper)}}``, calibrated on ``calibration``
     intervals: dict[str, dict[float, tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
     calibration: str | None = None
+    #: the model's chosen interval method, σ scale and domain score (with their calibration
+    #: figures), when it was calibrated
+    interval_method: str | None = None
+    interval_selection: dict[str, float] = field(default_factory=dict)
+    sigma_scale: float = float("nan")
+    domain_score: str | None = None
+    domain_correlations: dict[str, float] = field(default_factory=dict)
 
     def frame(self, name: str) -> pd.DataFrame:
         return self.predictions[name]
@@ -67,8 +75,10 @@ def fit_predict(
 ) -> FitResult:
     """Fit model ``kind`` and predict each named set ``{name: (formulas, targets or None)}``.
 
-    With ``calibrate_on`` naming a set with targets, split-conformal intervals (MAPIE, absolute
-    residual score) are calibrated on it and computed for every other set. ``extra_features``
+    With ``calibrate_on`` naming a set with targets, the model's adaptive conformal intervals,
+    σ scale and domain of applicability are calibrated on it, and every other set gets its
+    intervals and domain columns. Frames hold ``mean``, ``std`` (the raw σ) and the ±1σ band
+    (``lower_band``, ``upper_band``) the interval methods use. ``extra_features``
     appends columns to the composition features: ``{"train": array, set name: array, ...}``
     (for transfer learning, the predictions of another model).
     """
@@ -89,6 +99,7 @@ def fit_predict(
         },
         "calibrate_on": calibrate_on,
         "levels": DEFAULT_LEVELS,
+        "outputs": ("band", "domain"),
     }
     if extra:
         key["extra"] = {k: digest(np.asarray(v, float)) for k, v in extra.items()}
@@ -108,16 +119,32 @@ def fit_predict(
         )
         preds, timing, intervals = {}, {}, {}
         for name, (formulas, y) in predict.items():
+            comps = _as_compositions([str(f) for f in formulas])
             t0 = time.perf_counter()
             F = model.transform(_inputs(formulas, extra.get(name)))
-            mean, std = model.predict_features(F, return_std=True)
+            mean, lo, hi = model.predict_band_features(F)
             timing[name] = time.perf_counter() - t0
-            frame = pd.DataFrame({"formula": [str(f) for f in formulas], "mean": mean, "std": std})
+            frame = pd.DataFrame(
+                {
+                    "formula": [str(f) for f in formulas],
+                    "mean": mean,
+                    "std": (hi - lo) / 2,
+                    "lower_band": lo,
+                    "upper_band": hi,
+                }
+            )
             if y is not None:
                 frame.insert(1, "target", np.asarray(y, float))
+            if model.calibrated:
+                domain = model.assess_domain_features(F, comps)
+                frame["domain score"] = domain["domain score"]
+                frame["in domain"] = domain["in domain"]
+                frame["unseen elements"] = domain["unseen elements"]
+                frame["distance"] = model.domain_.distance(F)
+                if name != calibrate_on:
+                    intervals[name] = model.predict_intervals_features(F)
             preds[name] = frame
-            if model.calibrated and name != calibrate_on:
-                intervals[name] = model.predict_intervals_features(F)
+        calibrator, domain = model.intervals_, model.domain_
         return FitResult(
             kind=kind,
             feature_set=fs,
@@ -128,6 +155,11 @@ def fit_predict(
             predict_seconds=timing,
             intervals=intervals,
             calibration=calibrate_on,
+            interval_method=None if calibrator is None else calibrator.label,
+            interval_selection={} if calibrator is None else calibrator.selection_,
+            sigma_scale=model.sigma_scale_,
+            domain_score=None if domain is None else domain.score_,
+            domain_correlations={} if domain is None else domain.correlations_,
         )
 
     return cached("composition-fits", key, compute, enabled=use_cache)

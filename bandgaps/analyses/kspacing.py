@@ -151,6 +151,29 @@ CANDIDATES = (
 )
 
 
+def _fit_candidate(data, transfer, candidate, param_overrides=None, use_cache=True, **extra_params):
+    """One candidate fitted on train, calibrated on val, predicting val and test."""
+    _, kind, fs, params, extra = candidate
+    params = {**params, "random_state": SEED, **(param_overrides or {}).get(kind, {})}
+    params.update(extra_params)
+    extra_features = (
+        {split: transfer[split][list(extra)].to_numpy() for split in ("train", "val", "test")}
+        if extra
+        else None
+    )
+    return fit_predict(
+        kind,
+        data.train["formula"],
+        data.train["target"],
+        _sets(data),
+        feature_set=fs,
+        params=params,
+        calibrate_on="val",
+        extra_features=extra_features,
+        use_cache=use_cache,
+    )
+
+
 @dataclass
 class KSpacingStudy:
     data: KSpacingData
@@ -160,6 +183,22 @@ class KSpacingStudy:
     test: pd.DataFrame
     #: the baseline every table reports beside the chosen model (the forest)
     baseline: str = CANDIDATES[0][0]
+    candidates: tuple = CANDIDATES
+    transfer: dict | None = None
+    param_overrides: dict | None = None
+    use_cache: bool = True
+
+    def with_band(self, label: str | None = None) -> FitResult:
+        """Candidate ``label`` (default: the chosen one) with its ±1σ band: refitted with the
+        quantile boosters when it was fitted for point predictions only."""
+        label = label or self.chosen
+        result = self.results[label]
+        if np.isfinite(result.frame("val")["std"]).all():
+            return result
+        candidate = next(c for c in self.candidates if c[0] == label)
+        return _fit_candidate(
+            self.data, self.transfer, candidate, self.param_overrides, self.use_cache, sigma=True
+        )
 
 
 def kspacing_study(
@@ -176,24 +215,9 @@ def kspacing_study(
     if any(extra for *_, extra in candidates):
         transfer = transfer_features(data, use_cache=use_cache)
     results, rows = {}, []
-    for label, kind, fs, params, extra in candidates:
-        params = {**params, "random_state": SEED, **(param_overrides or {}).get(kind, {})}
-        extra_features = (
-            {split: transfer[split][list(extra)].to_numpy() for split in ("train", "val", "test")}
-            if extra
-            else None
-        )
-        res = fit_predict(
-            kind,
-            data.train["formula"],
-            data.train["target"],
-            _sets(data),
-            feature_set=fs,
-            params=params,
-            calibrate_on="val",
-            extra_features=extra_features,
-            use_cache=use_cache,
-        )
+    for candidate in candidates:
+        label = candidate[0]
+        res = _fit_candidate(data, transfer, candidate, param_overrides, use_cache)
         results[label] = res
         v = res.frame("val")
         m = regression_metrics(v["target"], v["mean"])
@@ -214,7 +238,16 @@ def kspacing_study(
             }
         )
     return KSpacingStudy(
-        data, results, validation, chosen, pd.DataFrame(test_rows), baseline=candidates[0][0]
+        data,
+        results,
+        validation,
+        chosen,
+        pd.DataFrame(test_rows),
+        baseline=candidates[0][0],
+        candidates=tuple(candidates),
+        transfer=transfer,
+        param_overrides=param_overrides,
+        use_cache=use_cache,
     )
 
 
@@ -234,6 +267,69 @@ def one_sided_offset(y_cal, pred_cal, coverage: float) -> float:
     n = len(r)
     k = int(np.ceil((n + 1) * coverage)) - 1
     return float(r[min(max(k, 0), n - 1)])
+
+
+#: One-sided margins compared: a constant one and three that adapt to each material.
+SAFE_METHODS = ("absolute", "relative", "normalized", "quantile")
+SAFE_LABELS = {
+    "absolute": "constant margin (Å)",
+    "relative": "relative margin (× prediction)",
+    "normalized": "σ-scaled margin",
+    "quantile": "conformalized upper quantile",
+}
+
+
+def extra_kpoints(bound, converged) -> float:
+    """Mean (L′/L)³ − 1: the extra k-points of length L′ over the converged length L."""
+    return float(np.mean((np.asarray(bound) / np.asarray(converged)) ** 3 - 1))
+
+
+def _safe_bound(cal_rows, test_rows, method: str, risk: float) -> np.ndarray:
+    from bandgaps.models.intervals import IntervalCalibrator
+
+    c = IntervalCalibrator(method, groups=False).fit(*cal_rows)
+    return c.upper(*test_rows[1:], risk)
+
+
+def choose_safe_method(result: FitResult, risk: float = 0.05, methods=SAFE_METHODS) -> str:
+    """The margin with the fewest extra k-points at ``risk``, by a two-fold cross-fit over the
+    validation rows alone (each half calibrates, the other is scored)."""
+    from bandgaps.analyses.uncertainty import band_rows
+
+    rows = band_rows(result.frame("val"))
+    order = np.random.default_rng(SEED).permutation(len(rows[0]))
+    halves = (order[: len(order) // 2], order[len(order) // 2 :])
+    cost = {}
+    for method in methods:
+        total = 0.0
+        for a, b in (halves, halves[::-1]):
+            bound = _safe_bound([r[a] for r in rows], [r[b] for r in rows], method, risk)
+            total += extra_kpoints(bound, rows[0][b]) * len(b)
+        cost[method] = total / len(order)
+    return min(methods, key=cost.get)
+
+
+def safe_tradeoff(result: FitResult, risks=None, methods=SAFE_METHODS) -> pd.DataFrame:
+    """Per margin method and risk: the share of test materials still under-converged and the
+    mean extra k-points — the trade-off curve a user picks a point from."""
+    from bandgaps.analyses.uncertainty import band_rows
+
+    risks = np.linspace(0.01, 0.5, 50) if risks is None else risks
+    cal, test = band_rows(result.frame("val")), band_rows(result.frame("test"))
+    rows = []
+    for method in methods:
+        for risk in risks:
+            bound = _safe_bound(cal, test, method, float(risk))
+            rows.append(
+                {
+                    "method": SAFE_LABELS[method],
+                    "risk": float(risk),
+                    "unsafe on test": float(np.mean(bound < test[0])),
+                    "mean extra k-points": extra_kpoints(bound, test[0]),
+                    "median extra k-points": float(np.median((bound / test[0]) ** 3 - 1)),
+                }
+            )
+    return pd.DataFrame(rows)
 
 
 def safety_table(result: FitResult, levels=(0.5, 0.8, 0.9, 0.95, 0.99)) -> pd.DataFrame:

@@ -225,14 +225,23 @@ class CalibratedCompositionModel(RegressorMixin, BaseEstimator):
         floor = getattr(self.pipeline_[-1], "clip_min", None)
         return values if floor is None else np.maximum(values, floor)
 
-    def predict_intervals_features(self, F: np.ndarray, levels=None) -> dict[float, tuple]:
-        """Conformal ``{level: (lower, upper)}`` (stored levels by default) from features."""
+    def predict_interval_sets_features(self, F: np.ndarray, level: float) -> tuple:
+        """``(lower, upper, includes_min)``: the conformal set at ``level`` is [lower, upper]
+        plus, where ``includes_min``, the target's minimum (0 eV: "may be a metal")."""
         calibrator = self._require_calibration()
-        band = self.predict_band_features(F)
+        lo, hi, includes = calibrator.interval_set(*self.predict_band_features(F), float(level))
+        return self._clip(lo), hi, includes
+
+    def predict_intervals_features(self, F: np.ndarray, levels=None) -> dict[float, tuple]:
+        """Conformal ``{level: (lower, upper)}`` (stored levels by default) from features: one
+        interval per row, reaching down to the target's minimum where the set includes it."""
         out = {}
         for level in levels or self.interval_levels():
-            lo, hi = calibrator.interval(*band, float(level))
-            out[float(level)] = (self._clip(lo), hi)
+            lo, hi, includes = self.predict_interval_sets_features(F, level)
+            floor = self.intervals_.y_min_
+            if floor is not None:
+                lo = np.where(includes, np.minimum(lo, floor), lo)
+            out[float(level)] = (lo, hi)
         return out
 
     def predict_interval_features(self, F: np.ndarray, level: float) -> tuple:

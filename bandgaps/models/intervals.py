@@ -16,13 +16,19 @@ with q the conformal quantile of the calibration scores. The methods differ only
 
 Scales get a floor (a tenth of the calibration MAE) so a zero σ never makes a zero-width
 interval. For targets with a mass at their minimum (band gaps: metals at 0 eV) the calibration
-can also be **Mondrian**: one quantile for materials predicted at the minimum (ŷ ≤ a threshold
-chosen on the calibration rows) and one for the rest, so each group gets its stated coverage
-instead of sharing one.
+can also be **Mondrian**, one conformal quantile per group:
+
+* ``predicted`` groups — materials predicted at the minimum (ŷ ≤ a threshold chosen on the
+  calibration rows) and the rest: coverage is promised within each *predicted* group;
+* ``label``-conditional — metals (y at the minimum) and non-metals calibrated separately.
+  The group depends on the label, so the prediction set is "0 eV, if the metal score is
+  small enough" plus an interval for the gap if it is not a metal; coverage is promised
+  within metals and within non-metals (Vovk's label-conditional Mondrian predictors).
 
 ``IntervalCalibrator(method="auto")`` keeps the calibration rows (plain numbers, so any level
-or risk can be asked for later) and picks the method and grouping with the lowest interval
-score (Winkler, 90 %) in a two-fold cross-fit over the calibration rows alone.
+or risk can be asked for later) and picks, in a two-fold cross-fit over the calibration rows
+alone, the method and grouping that holds 90 % within each group (±1 point, where the target
+has groups) with the lowest interval score (Winkler).
 
 Examples:
     >>> rng = np.random.default_rng(0)
@@ -40,7 +46,6 @@ Examples:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import numpy as np
 from scipy.stats import spearmanr
@@ -52,6 +57,10 @@ METHODS = ("absolute", "relative", "normalized", "quantile")
 SELECTION_LEVEL = 0.9
 #: Fewest rows a Mondrian group needs (a 95 % quantile needs 19).
 MIN_GROUP_ROWS = 30
+#: Mondrian groupings: none; by the prediction (ŷ at or below a threshold: "predicted
+#: metal"); or by the label (y at its minimum or not: label-conditional).
+GROUPINGS = ("none", "predicted", "label")
+GROUPING_NAMES = {"predicted": "predicted groups", "label": "label-conditional"}
 
 
 def conformal_quantile(scores: np.ndarray, level: float) -> float:
@@ -93,17 +102,19 @@ def interval_quality(y, pred, lower, upper) -> dict[str, float]:
 class IntervalCalibrator:
     """Split-conformal intervals and one-sided bounds from held-out rows.
 
-    ``method`` is one of ``METHODS`` or ``"auto"``; ``groups`` is ``"auto"`` (Mondrian where
-    the target has a mass at its minimum and the choice prefers it), ``True`` or ``False``.
-    The band ``(lower_band, upper_band)`` is the model's ±1σ range (quantiles 15.9/84.1 %, or
-    ŷ ∓ σ); ``absolute`` and ``relative`` ignore it.
+    ``method`` is one of ``METHODS`` or ``"auto"``; ``groups`` is one of ``GROUPINGS`` or
+    ``"auto"`` (all that apply; groups need a target with a mass at its minimum). The band
+    ``(lower_band, upper_band)`` is the model's ±1σ range (quantiles 15.9/84.1 %, or ŷ ∓ σ);
+    ``absolute`` and ``relative`` ignore it.
     """
 
-    def __init__(self, method: str = "auto", groups: str | bool = "auto", random_state: int = 0):
+    def __init__(self, method: str = "auto", groups: str = "auto", random_state: int = 0):
         if method not in (*METHODS, "auto"):
             raise InputError(
                 f"Unknown interval method {method!r}; use auto or {', '.join(METHODS)}"
             )
+        if groups not in (*GROUPINGS, "auto"):
+            raise InputError(f"Unknown grouping {groups!r}; use auto or {', '.join(GROUPINGS)}")
         self.method = method
         self.groups = groups
         self.random_state = random_state
@@ -116,6 +127,8 @@ class IntervalCalibrator:
             raise InputError("Calibration needs the same, non-zero number of rows in every column")
         self.y_, self.pred_, self.lower_band_, self.upper_band_ = arrays
         self.floor_ = max(0.1 * float(np.mean(np.abs(self.y_ - self.pred_))), 1e-9)
+        at_min = self.y_ <= self.y_.min() + 1e-12
+        self.y_min_ = float(self.y_.min()) if 0.1 <= at_min.mean() <= 0.9 else None
         self.threshold_ = self._zero_threshold()
         methods = METHODS if self.method == "auto" else (self.method,)
         if self.method == "auto" and self.y_.min() <= 0:
@@ -125,24 +138,40 @@ class IntervalCalibrator:
             methods = tuple(m for m in methods if m in ("absolute", "relative"))
             if not methods:
                 raise InputError(f"The {self.method} method needs the model's σ, which it lacks")
-        grouped = {"auto": (False, True), True: (True,), False: (False,)}[self.groups]
-        grouped = tuple(g for g in grouped if not g or self.threshold_ is not None)
-        candidates = [(m, g) for m in methods for g in grouped] or [(methods[0], False)]
-        self.selection_ = {
-            f"{m}{' + groups' if g else ''}": self._cross_fit(m, g) for m, g in candidates
-        }
-        best = min(
-            candidates, key=lambda c: self.selection_[f"{c[0]}{' + groups' if c[1] else ''}"]
-        )
-        self.method_, self.grouped_ = best
+        groupings = GROUPINGS if self.groups == "auto" else (self.groups,)
+        groupings = tuple(
+            g
+            for g in groupings
+            if g == "none"
+            or (g == "predicted" and self.threshold_ is not None)
+            or (g == "label" and self.y_min_ is not None and self._label_rows_ok())
+        ) or ("none",)
+        candidates = [(m, g) for m in methods for g in groupings]
+        results = {_label(m, g): self._cross_fit(m, g) for m, g in candidates}
+        self.selection_ = {k: v[0] for k, v in results.items()}
+        self.selection_coverage_ = {k: v[1] for k, v in results.items()}
+        self.method_, self.grouping_ = min(candidates, key=lambda c: self._rank(c, candidates))
         return self
+
+    def _rank(self, candidate, candidates) -> tuple:
+        """Calibrated first (cross-fitted coverage within each group, where the target has
+        groups, within 1 point of nominal), then the interval score, then simplicity (the
+        forest's symmetric band makes quantile ≡ normalized)."""
+        name = _label(*candidate)
+        groups = self.selection_coverage_[name]
+        calibrated = all(abs(c - SELECTION_LEVEL) <= 0.01 for c in groups.values())
+        return (not calibrated, round(self.selection_[name], 9), candidates.index(candidate))
+
+    def _label_rows_ok(self) -> bool:
+        at_min = self.y_ <= self.y_min_ + 1e-12
+        return min(at_min.sum(), (~at_min).sum()) >= 2 * MIN_GROUP_ROWS
 
     def _zero_threshold(self) -> float | None:
         """For a target with ≥ 10 % of rows at its minimum: the prediction threshold that best
         separates those rows (balanced accuracy), else ``None``."""
-        at_min = self.y_ <= self.y_.min() + 1e-12
-        if at_min.mean() < 0.1 or at_min.mean() > 0.9:
+        if self.y_min_ is None:
             return None
+        at_min = self.y_ <= self.y_min_ + 1e-12
         candidates = np.unique(np.quantile(self.pred_, np.linspace(0.05, 0.95, 37)))
         best, best_acc = None, -1.0
         for t in candidates:
@@ -166,71 +195,124 @@ class IntervalCalibrator:
         if method == "normalized":
             w = np.maximum((upper_band - lower_band) / 2, self.floor_)
             return w, w
-        return np.maximum(pred - lower_band, self.floor_), np.maximum(
-            upper_band - pred, self.floor_
+        return (
+            np.maximum(pred - lower_band, self.floor_),
+            np.maximum(upper_band - pred, self.floor_),
         )
 
-    def _group(self, grouped: bool, pred) -> np.ndarray:
+    def _scores(self, method, y, pred, lower_band, upper_band, one_sided=False):
+        w_lo, w_hi = self._scales(method, pred, lower_band, upper_band)
+        if one_sided:
+            return (y - pred) / w_hi
+        return np.maximum((pred - y) / w_lo, (y - pred) / w_hi)
+
+    def _quantiles(self, method, grouping, rows, level, one_sided=False) -> dict:
+        """Conformal quantile per group, from calibration ``rows``: keys are the predicted
+        group (0/1), or ``"min"`` / ``"rest"`` for the label-conditional calibration."""
+        y, pred = self.y_[rows], self.pred_[rows]
+        s = self._scores(method, y, pred, self.lower_band_[rows], self.upper_band_[rows], one_sided)
+        if grouping == "label" and not one_sided:
+            at_min = y <= self.y_min_ + 1e-12
+            return {
+                "min": conformal_quantile(s[at_min], level),
+                "rest": conformal_quantile(s[~at_min], level),
+            }
+        g = self._group(grouping, pred)
+        return {int(k): conformal_quantile(s[g == k], level) for k in np.unique(g)}
+
+    def _group(self, grouping: str, pred) -> np.ndarray:
         pred = np.asarray(pred, float)
-        if not grouped:
+        if grouping != "predicted":
             return np.zeros(len(pred), int)
         return (pred > self.threshold_).astype(int)
 
-    def _quantiles(self, method, grouped, rows, level, one_sided=False) -> dict[int, float]:
-        """Conformal quantile per group, from calibration ``rows``."""
-        y, pred = self.y_[rows], self.pred_[rows]
-        w_lo, w_hi = self._scales(method, pred, self.lower_band_[rows], self.upper_band_[rows])
-        s = (y - pred) / w_hi if one_sided else np.maximum((pred - y) / w_lo, (y - pred) / w_hi)
-        g = self._group(grouped, pred)
-        return {k: conformal_quantile(s[g == k], level) for k in np.unique(g)}
-
-    def _bounds(self, method, grouped, quantiles, pred, lower_band, upper_band):
-        w_lo, w_hi = self._scales(method, pred, lower_band, upper_band)
-        g = self._group(grouped, pred)
-        q = np.array([quantiles.get(k, quantiles[max(quantiles)]) for k in g], float)
+    def _bounds(self, method, grouping, quantiles, pred, lower_band, upper_band):
+        """``(lower, upper, includes_min)``: the interval, and whether the target's minimum
+        (0 eV: a metal) belongs to the prediction set."""
         pred = np.asarray(pred, float)
-        return pred - q * w_lo, pred + q * w_hi
+        w_lo, w_hi = self._scales(method, pred, lower_band, upper_band)
+        if "rest" in quantiles:
+            q = np.full(len(pred), quantiles["rest"])
+            at_min = np.full(len(pred), self.y_min_)
+            s_min = self._scores(method, at_min, pred, lower_band, upper_band)
+            includes = s_min <= quantiles["min"]
+        else:
+            g = self._group(grouping, pred)
+            q = np.array([quantiles.get(k, quantiles[max(quantiles)]) for k in g], float)
+            includes = None
+        lo, hi = pred - q * w_lo, pred + q * w_hi
+        if includes is None:
+            y_min = -np.inf if self.y_min_ is None else self.y_min_
+            includes = (lo <= y_min) & (y_min <= hi)
+        return lo, hi, includes
 
-    def _cross_fit(self, method: str, grouped: bool) -> float:
-        """Winkler score at ``SELECTION_LEVEL``: calibrate on one half, score the other."""
+    def covered(self, y, lower, upper, includes_min) -> np.ndarray:
+        """Whether each target is in its prediction set (at the minimum: ``includes_min``)."""
+        y = np.asarray(y, float)
+        inside = (y >= lower) & (y <= upper)
+        if self.y_min_ is None:
+            return inside
+        at_min = y <= self.y_min_ + 1e-12
+        return np.where(at_min, includes_min, inside)
+
+    def _cross_fit(self, method: str, grouping: str) -> tuple[float, dict[str, float]]:
+        """Interval score at ``SELECTION_LEVEL`` and coverage within the target's groups:
+        calibrate on one half of the calibration rows, score the other, and swap."""
         n = len(self.y_)
         order = np.random.default_rng(self.random_state).permutation(n)
         halves = (order[: n // 2], order[n // 2 :])
-        total = 0.0
+        score, hits = 0.0, []
         for a, b in (halves, halves[::-1]):
-            q = self._quantiles(method, grouped, a, SELECTION_LEVEL)
+            q = self._quantiles(method, grouping, a, SELECTION_LEVEL)
             if not all(np.isfinite(list(q.values()))):
-                return math.inf
-            lo, hi = self._bounds(
-                method, grouped, q, self.pred_[b], self.lower_band_[b], self.upper_band_[b]
+                return math.inf, {}
+            lo, hi, inc = self._bounds(
+                method, grouping, q, self.pred_[b], self.lower_band_[b], self.upper_band_[b]
             )
-            total += winkler(self.y_[b], lo, hi, SELECTION_LEVEL) * len(b)
-        return total / n
+            y = self.y_[b]
+            covered = self.covered(y, lo, hi, inc)
+            miss = np.maximum(lo - y, 0) + np.maximum(y - hi, 0)
+            miss = np.where(covered, 0.0, np.maximum(miss, 0.0))
+            alpha = 1 - SELECTION_LEVEL
+            score += float(np.sum(hi - lo + 2 / alpha * miss))
+            hits.append((y, covered))
+        groups = {}
+        if self.y_min_ is not None:
+            y = np.concatenate([h[0] for h in hits])
+            c = np.concatenate([h[1] for h in hits])
+            at_min = y <= self.y_min_ + 1e-12
+            groups = {"at minimum": float(c[at_min].mean()), "above": float(c[~at_min].mean())}
+        return score / n, groups
 
     # ------------------------------------------------------------------------------------
     @property
     def label(self) -> str:
-        """The chosen method, e.g. ``"normalized + groups"``."""
-        return _label(self.method_, self.grouped_)
+        """The chosen method, e.g. ``"normalized + label-conditional"``."""
+        return _label(self.method_, self.grouping_)
 
-    def interval(self, pred, lower_band, upper_band, level: float):
-        """``(lower, upper)`` covering a new row with probability ≥ ``level``."""
+    def interval_set(self, pred, lower_band, upper_band, level: float):
+        """``(lower, upper, includes_min)``: the set covering a new row with probability
+        ≥ ``level`` is [lower, upper], plus the target's minimum where ``includes_min``."""
         _check_level(level)
         rows = np.arange(len(self.y_))
-        q = self._quantiles(self.method_, self.grouped_, rows, level)
+        q = self._quantiles(self.method_, self.grouping_, rows, level)
         _check_finite(q, level, len(rows))
-        return self._bounds(self.method_, self.grouped_, q, pred, lower_band, upper_band)
+        return self._bounds(self.method_, self.grouping_, q, pred, lower_band, upper_band)
+
+    def interval(self, pred, lower_band, upper_band, level: float):
+        """``(lower, upper)`` of ``interval_set`` (without the minimum's membership)."""
+        return self.interval_set(pred, lower_band, upper_band, level)[:2]
 
     def upper(self, pred, lower_band, upper_band, risk: float, method: str | None = None):
         """One-sided bound above the truth with probability ≥ 1 − ``risk`` (a safe k-point
         length, an upper gap). ``method`` overrides the chosen scale (no groups then)."""
         _check_level(1 - risk, what="risk", value=risk)
         method = method or self.method_
-        grouped = self.grouped_ and method == self.method_
+        grouping = self.grouping_ if method == self.method_ else "none"
         rows = np.arange(len(self.y_))
-        q = self._quantiles(method, grouped, rows, 1 - risk, one_sided=True)
+        q = self._quantiles(method, grouping, rows, 1 - risk, one_sided=True)
         _check_finite(q, 1 - risk, len(rows))
-        return self._bounds(method, grouped, q, pred, lower_band, upper_band)[1]
+        return self._bounds(method, grouping, q, pred, lower_band, upper_band)[1]
 
     def sigma_scale(self) -> float:
         """The factor that makes ŷ ± factor·σ cover 68.27 % of calibration rows (a fitted
@@ -246,9 +328,10 @@ class IntervalCalibrator:
             "groups": self.groups,
             "random_state": self.random_state,
             "method_": self.method_,
-            "grouped_": bool(self.grouped_),
+            "grouping_": self.grouping_,
             "floor_": self.floor_,
             "threshold_": self.threshold_,
+            "y_min_": self.y_min_,
             "selection_": self.selection_,
         }
         arrays = {
@@ -266,21 +349,36 @@ class IntervalCalibrator:
         cols = [
             np.asarray(arrays[k], float).ravel() for k in ("y", "pred", "lower_band", "upper_band")
         ]
-        if len({len(c) for c in cols}) != 1 or fields["method_"] not in METHODS:
+        if (
+            len({len(c) for c in cols}) != 1
+            or fields["method_"] not in METHODS
+            or fields["grouping_"] not in GROUPINGS
+        ):
             raise InputError("the interval calibration is malformed")
         cal.y_, cal.pred_, cal.lower_band_, cal.upper_band_ = cols
-        cal.method_, cal.grouped_ = fields["method_"], bool(fields["grouped_"])
+        cal.method_, cal.grouping_ = fields["method_"], fields["grouping_"]
         cal.floor_ = float(fields["floor_"])
-        t = fields["threshold_"]
+        t, m = fields["threshold_"], fields["y_min_"]
         cal.threshold_ = None if t is None else float(t)
-        if cal.grouped_ and cal.threshold_ is None:
+        cal.y_min_ = None if m is None else float(m)
+        if (cal.grouping_ == "predicted" and cal.threshold_ is None) or (
+            cal.grouping_ == "label" and cal.y_min_ is None
+        ):
             raise InputError("the interval calibration is malformed")
         cal.selection_ = {str(k): float(v) for k, v in fields["selection_"].items()}
+        cal.selection_coverage_ = {}
         return cal
 
 
-def _label(method: str, grouped: bool) -> str:
-    return f"{method} + groups" if grouped else method
+def _label(method: str, grouping: str) -> str:
+    return method if grouping == "none" else f"{method} + {GROUPING_NAMES[grouping]}"
+
+
+def parse_label(label: str) -> tuple[str, str]:
+    """``(method, grouping)`` of a label such as ``"normalized + label-conditional"``."""
+    method, _, name = label.partition(" + ")
+    grouping = next((g for g, n in GROUPING_NAMES.items() if n == name), "none")
+    return method, grouping
 
 
 def _check_level(level: float, what: str = "coverage", value: float | None = None) -> None:
@@ -296,29 +394,12 @@ def _check_finite(q: dict, level: float, n: int) -> None:
         )
 
 
-def compare_methods(
-    cal_rows: Sequence, test_rows: Sequence, levels: Sequence[float], candidates=None
-) -> list[dict]:
-    """Coverage, width and width–error ρ on test rows for each ``(method, grouped)`` calibrated
-    on ``cal_rows``; rows are ``(y, pred, lower_band, upper_band)``."""
-    candidates = candidates or [(m, g) for m in METHODS for g in (False, True)]
-    out = []
-    y, pred, lo_b, hi_b = (np.asarray(a, float) for a in test_rows)
-    for method, grouped in candidates:
-        cal = IntervalCalibrator(method, grouped).fit(*cal_rows)
-        if grouped and not cal.grouped_:
-            continue
-        for level in levels:
-            lo, hi = cal.interval(pred, lo_b, hi_b, level)
-            out.append({"method": cal.label, "level": level, **interval_quality(y, pred, lo, hi)})
-    return out
-
-
 __all__ = [
+    "GROUPINGS",
     "METHODS",
     "IntervalCalibrator",
-    "compare_methods",
     "conformal_quantile",
     "interval_quality",
+    "parse_label",
     "winkler",
 ]

@@ -62,7 +62,14 @@ def train(
         training_data=table.source,
         n_train=model.n_train_,
         params={k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items()},
-        conformal={"levels": list(model.interval_levels())} if model.calibrated else {},
+        conformal={
+            "levels": list(model.interval_levels()),
+            "method": model.intervals_.label,
+            "σ scale": model.sigma_scale_,
+            "domain score": model.domain_.score_,
+        }
+        if model.calibrated
+        else {},
         metrics=metrics,
     )
     return model, card
@@ -103,6 +110,11 @@ def predict_file(
         lo, hi = model.predict_interval_features(F, level)
         frame[f"lower {level:g}"] = lo
         frame[f"upper {level:g}"] = hi
+        if model.intervals_.grouping_ == "label":
+            # label-conditional: the set is "the minimum (a metal), if its score allows" plus
+            # the interval; say which rows include the minimum
+            _, _, includes = model.predict_interval_sets_features(F, level)
+            frame[f"{model.intervals_.y_min_:g} possible {level:g}"] = includes
         if risk is not None:
             frame[f"safe upper (risk {risk:g})"] = model.predict_upper_features(F, risk)
         domain = model.assess_domain_features(F, comps)

@@ -1,0 +1,333 @@
+"""How good is the uncertainty? Constant vs adaptive intervals, σ recalibration, held-out
+chemical families and the domain of applicability, all measured on test rows.
+
+Intervals are calibrated on the calibration set of a ``FitResult`` (a validation fold) and
+scored once on its test set; nothing here is tuned on test rows. "Old" is today's constant
+half-width (absolute score, one group); "adaptive" is the method the model chose on its
+calibration rows (``bandgaps.models.intervals``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
+from bandgaps.analyses.common import SEED
+from bandgaps.analyses.fits import FitResult, fit_predict
+from bandgaps.models.intervals import (
+    GROUPINGS,
+    METHODS,
+    IntervalCalibrator,
+    interval_quality,
+    parse_label,
+)
+
+LEVELS = (0.68, 0.9, 0.95)
+OLD = "constant (absolute)"
+ADAPTIVE = "adaptive"
+
+
+def band_rows(frame: pd.DataFrame) -> tuple[np.ndarray, ...]:
+    """``(target, prediction, lower band, upper band)`` of a result frame."""
+    return tuple(frame[c].to_numpy(float) for c in ("target", "mean", "lower_band", "upper_band"))
+
+
+def calibrators(result: FitResult, cal: str = "val") -> dict[str, IntervalCalibrator]:
+    """The constant interval and the model's own adaptive choice, both fitted on ``cal``."""
+    rows = band_rows(result.frame(cal))
+    method, grouping = parse_label(result.interval_method or "absolute")
+    return {
+        OLD: IntervalCalibrator("absolute", groups="none").fit(*rows),
+        ADAPTIVE: IntervalCalibrator(method, groups=grouping).fit(*rows),
+    }
+
+
+def _quality(c: IntervalCalibrator, y, pred, band, level) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Quality figures of a calibrator's sets on test rows, with coverage and width per row."""
+    lo, hi, includes = c.interval_set(pred, *band, level)
+    covered = c.covered(y, lo, hi, includes)
+    q = interval_quality(y, pred, lo, hi)
+    q["coverage"] = float(covered.mean())
+    return q, covered, hi - lo
+
+
+def _groups(frame: pd.DataFrame) -> dict[str, dict[str, np.ndarray]]:
+    from pymatgen.core import Composition
+
+    y = frame["target"].to_numpy(float)
+    n_el = np.array([len(Composition(f).elements) for f in frame["formula"]])
+    return {
+        "metal / non-metal": {"metals": y == 0, "non-metals": y > 0},
+        "number of elements": {
+            "1–2 elements": n_el <= 2,
+            "3 elements": n_el == 3,
+            "4+ elements": n_el >= 4,
+        },
+    }
+
+
+@dataclass
+class IntervalStudy:
+    """Constant vs adaptive intervals of one model on one test set."""
+
+    model: str
+    method: str
+    summary: pd.DataFrame  # method, level, coverage, mean width, width–error ρ
+    groups: pd.DataFrame  # method, grouping, group, coverage, mean width, n (90 %)
+    candidates: pd.DataFrame  # every method on test, with its calibration score
+    widths: pd.DataFrame  # per test row: |error| and each method's 90 % width
+    sigma: pd.DataFrame  # ±1σ and ±2σ coverage of the raw and the recalibrated σ
+    sigma_scale: float
+
+
+def interval_study(
+    result: FitResult, model: str, cal: str = "val", test: str = "test", levels=LEVELS
+) -> IntervalStudy:
+    """Coverage (overall, per group), width and width–error ρ of old and adaptive intervals."""
+    frame = result.frame(test)
+    y, pred, lo_b, hi_b = band_rows(frame)
+    cals = calibrators(result, cal)
+    summary, group_rows, widths = [], [], {"|error|": np.abs(y - pred)}
+    groups = _groups(frame)
+    for name, c in cals.items():
+        for level in levels:
+            # widths as the method makes them (a gap model's output clips the lower bound at
+            # 0 eV, which would make even the constant width look adaptive)
+            q, covered, width = _quality(c, y, pred, (lo_b, hi_b), level)
+            summary.append({"method": name, "level": level, **q})
+            if level != 0.9:
+                continue
+            widths[name] = width
+            for grouping, members in groups.items():
+                for group, mask in members.items():
+                    group_rows.append(
+                        {
+                            "method": name,
+                            "grouping": grouping,
+                            "group": group,
+                            "coverage": float(covered[mask].mean()),
+                            "mean width": float(width[mask].mean()),
+                            "n": int(mask.sum()),
+                        }
+                    )
+    cal_rows = band_rows(result.frame(cal))
+    cand = []
+    # as in the automatic choice: no ratio scale for a target that can be 0
+    methods = [m for m in METHODS if m != "relative" or cal_rows[0].min() > 0]
+    for method in methods:
+        for grouping in GROUPINGS:
+            c = IntervalCalibrator(method, groups=grouping).fit(*cal_rows)
+            if c.grouping_ != grouping:
+                continue
+            q, covered, _ = _quality(c, y, pred, (lo_b, hi_b), 0.9)
+            cand.append(
+                {
+                    "method": c.label,
+                    "calibration interval score": c.selection_[c.label],
+                    **q,
+                    "metals": float(covered[y == 0].mean()),
+                    "non-metals": float(covered[y > 0].mean()),
+                    "chosen": c.label == result.interval_method,
+                }
+            )
+    raw = hi_b - lo_b
+    sigma_rows = []
+    for name, scale in (("raw σ", 1.0), ("recalibrated σ", result.sigma_scale)):
+        std = raw / 2 * scale
+        sigma_rows.append(
+            {
+                "σ": name,
+                "scale": scale,
+                "±1σ": float(np.mean(np.abs(y - pred) <= std)),
+                "±2σ": float(np.mean(np.abs(y - pred) <= 2 * std)),
+            }
+        )
+    return IntervalStudy(
+        model=model,
+        method=result.interval_method or "absolute",
+        summary=pd.DataFrame(summary),
+        groups=pd.DataFrame(group_rows),
+        candidates=pd.DataFrame(cand),
+        widths=pd.DataFrame(widths),
+        sigma=pd.DataFrame(sigma_rows),
+        sigma_scale=result.sigma_scale,
+    )
+
+
+def width_error_bins(widths: pd.DataFrame, method: str, n_bins: int = 10) -> pd.DataFrame:
+    """Mean |error| per decile of a method's interval width (one point per decile)."""
+    w = widths[method].to_numpy()
+    err = widths["|error|"].to_numpy()
+    ranks = pd.Series(w).rank(method="first").to_numpy()
+    bins = np.minimum((ranks - 1) * n_bins // len(w), n_bins - 1).astype(int)
+    return (
+        pd.DataFrame({"bin": bins, "width": w, "|error|": err})
+        .groupby("bin")
+        .agg({"width": "mean", "|error|": "mean"})
+        .reset_index()
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Leave-cluster-out: whole chemical families held out.
+
+
+@dataclass
+class LeaveClusterOut:
+    clusters: pd.DataFrame  # per held-out cluster: size, typical elements, MAE, coverages
+    pooled: pd.DataFrame  # per method: coverage, width, ρ over all held-out rows
+    domain: pd.DataFrame  # ρ of each domain score with |error| on the held-out rows
+    results: dict[int, FitResult]
+
+
+def _cluster_labels(train, others, n_clusters: int):
+    """k-means clusters of standardized Magpie features (fitted on train)."""
+    from sklearn.cluster import KMeans
+    from sklearn.preprocessing import StandardScaler
+
+    from bandgaps.features.composition import CompositionFeatures
+
+    feats = CompositionFeatures("magpie")
+    F = feats.fit(list(train["formula"])).transform(list(train["formula"]))
+    scaler = StandardScaler().fit(np.nan_to_num(F))
+    km = KMeans(n_clusters=n_clusters, random_state=SEED, n_init=10)
+    train_labels = km.fit_predict(scaler.transform(np.nan_to_num(F)))
+    labels = [
+        km.predict(scaler.transform(np.nan_to_num(feats.transform(list(frame["formula"])))))
+        for frame in others
+    ]
+    return train_labels, labels
+
+
+def _typical_elements(formulas, k: int = 4) -> str:
+    from collections import Counter
+
+    from pymatgen.core import Composition
+
+    counts = Counter(el.symbol for f in formulas for el in Composition(f).elements)
+    total = len(formulas)
+    return ", ".join(f"{el} {n / total:.0%}" for el, n in counts.most_common(k))
+
+
+def leave_cluster_out(
+    kind: str,
+    feature_set: str,
+    params: dict,
+    n_clusters: int = 5,
+    max_train: int | None = None,
+    use_cache: bool = True,
+) -> LeaveClusterOut:
+    """matbench mp_gap fold 0 clustered into chemical families (k-means on Magpie features):
+    for each family, fit on train0 without it, calibrate on val0 without it, and score the
+    family's test0 rows — intervals and domain flags meeting chemistry they never saw."""
+    from bandgaps.analyses.common import subsample
+    from bandgaps.data.tables import load_table
+
+    train = subsample(load_table("matbench-mp-gap-train"), max_train)
+    val = load_table("matbench-mp-gap-val")
+    test = load_table("matbench-mp-gap-test")
+    c_train, (c_val, c_test) = _cluster_labels(train, (val, test), n_clusters)
+    results, rows, held = {}, [], []
+    for k in range(n_clusters):
+        tr, va, te = train[c_train != k], val[c_val != k], test[c_test == k]
+        res = fit_predict(
+            kind,
+            tr["formula"],
+            tr["target"],
+            {
+                "val": (list(va["formula"]), va["target"].to_numpy()),
+                "held-out": (list(te["formula"]), te["target"].to_numpy()),
+            },
+            feature_set=feature_set,
+            params={**params, "random_state": SEED},
+            calibrate_on="val",
+            use_cache=use_cache,
+        )
+        results[k] = res
+        frame = res.frame("held-out")
+        y, pred, lo_b, hi_b = band_rows(frame)
+        row = {
+            "cluster": k + 1,
+            "typical elements": _typical_elements(list(te["formula"])),
+            "train rows": len(tr),
+            "held-out rows": len(te),
+            "metals": float(np.mean(y == 0)),
+            "MAE": float(np.mean(np.abs(y - pred))),
+            "flagged outside domain": float(1 - frame["in domain"].mean()),
+        }
+        for name, c in calibrators(res).items():
+            q, covered, width = _quality(c, y, pred, (lo_b, hi_b), 0.9)
+            row[f"coverage, {name}"] = q["coverage"]
+            held.append(
+                pd.DataFrame(
+                    {"method": name, "y": y, "err": np.abs(y - pred), "w": width, "c": covered}
+                )
+            )
+        rows.append(row)
+    pooled = []
+    for name, grp in pd.concat(held).groupby("method", sort=False):
+        pooled.append(
+            {
+                "method": name,
+                "coverage": float(grp["c"].mean()),
+                "mean width": float(grp["w"].mean()),
+                "width–error ρ": float(spearmanr(grp["w"], grp["err"]).statistic),
+                "n": len(grp),
+            }
+        )
+    frames = pd.concat([r.frame("held-out") for r in results.values()], ignore_index=True)
+    return LeaveClusterOut(
+        clusters=pd.DataFrame(rows),
+        pooled=pd.DataFrame(pooled),
+        domain=domain_scores({"held-out families (pooled)": frames}),
+        results=results,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Domain of applicability.
+
+
+def domain_scores(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Spearman ρ of each candidate score with |error|, the share flagged and the MAE inside
+    and outside the domain, per named set of result frames."""
+    rows = []
+    for name, frame in frames.items():
+        err = np.abs(frame["target"] - frame["mean"]).to_numpy()
+        inside = frame["in domain"].to_numpy(bool)
+        unseen = frame["unseen elements"].astype(str).str.len().to_numpy() > 0
+        row = {"set": name, "n": len(frame)}
+        for score, values in (
+            ("distance", frame["distance"]),
+            ("σ", frame["std"]),
+            ("unseen element", unseen.astype(float)),
+        ):
+            v = np.asarray(values, float)
+            row[f"ρ {score}"] = float(spearmanr(v, err).statistic) if np.ptp(v) > 0 else np.nan
+        row.update(
+            {
+                "flagged": float(1 - inside.mean()),
+                "MAE in domain": float(err[inside].mean()) if inside.any() else np.nan,
+                "MAE flagged": float(err[~inside].mean()) if (~inside).any() else np.nan,
+            }
+        )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+__all__ = [
+    "ADAPTIVE",
+    "LEVELS",
+    "OLD",
+    "IntervalStudy",
+    "LeaveClusterOut",
+    "band_rows",
+    "calibrators",
+    "domain_scores",
+    "interval_study",
+    "leave_cluster_out",
+    "width_error_bins",
+]
