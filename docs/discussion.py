@@ -88,7 +88,9 @@ md(
 # * **Composition models** ([page](composition.html)). Magpie statistics of elemental
 #   properties (matminer's featurizers, evaluated in bulk), a random forest whose σ comes from
 #   the spread of its leaves (law of total variance), and LightGBM with element fractions and σ
-#   from quantile boosters; split-conformal intervals (MAPIE) on top. Scored under the
+#   from quantile boosters; conformal intervals on top that adapt to each material (σ-scaled
+#   scores, metals and non-metals calibrated apart, the method chosen on calibration rows),
+#   a recalibrated σ and a domain-of-applicability flag. Scored under the
 #   reference solution's protocol (80:20 split of the snapshot, stratified by metal) and on
 #   matbench mp_gap fold 0 (candidates chosen on `val0`, `test0` scored once).
 # * **Structure models** ([page](structure.html)). The pretrained MEGNet 2018 regressor and
@@ -515,7 +517,10 @@ md(
 #   with the experimental gaps as a second fidelity, and check the ensemble spread on Si–Ge.
 # * Add a hybrid-functional (HSE) or GW reference for a few Si–Ge SQS cells to separate the
 #   model's error from the functional's.
-# * Use the conformal intervals to flag out-of-distribution inputs (wide intervals) in the CLI.
+# * Calibrate the named measured-gap model the same way: its committee spread is a lower bound
+#   on its error, not an interval, and it has no domain flag yet.
+# * A structure-aware k-point model: composition alone leaves the safe k-point margin at
+#   several times the converged grid (k-point page).
 #
 # ## References
 #

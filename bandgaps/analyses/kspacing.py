@@ -287,7 +287,7 @@ def extra_kpoints(bound, converged) -> float:
 def _safe_bound(cal_rows, test_rows, method: str, risk: float) -> np.ndarray:
     from bandgaps.models.intervals import IntervalCalibrator
 
-    c = IntervalCalibrator(method, groups=False).fit(*cal_rows)
+    c = IntervalCalibrator(method, groups="none").fit(*cal_rows)
     return c.upper(*test_rows[1:], risk)
 
 

@@ -2,7 +2,9 @@
 
 Conformalization needs data the regressor never saw (a validation fold or held-out rows); the
 interval then covers a new point with at least the stated probability, whatever the model.
-``bandgaps.models.calibrated.CalibratedCompositionModel`` is the one place that calls it.
+MAPIE's absolute-residual interval is the reference the adaptive intervals of
+``bandgaps.models.intervals`` reproduce as their ``absolute`` method (a test checks that they
+agree).
 
 Examples:
     >>> import numpy as np
