@@ -23,6 +23,7 @@ from bandgaps.models.intervals import (
     IntervalCalibrator,
     interval_quality,
     parse_label,
+    width_error_rho,
 )
 
 LEVELS = (0.68, 0.9, 0.95)
@@ -274,7 +275,7 @@ def leave_cluster_out(
                 "method": name,
                 "coverage": float(grp["c"].mean()),
                 "mean width": float(grp["w"].mean()),
-                "width–error ρ": float(spearmanr(grp["w"], grp["err"]).statistic),
+                "width–error ρ": interval_quality(grp["err"], 0.0, 0.0, grp["w"])["width–error ρ"],
                 "n": len(grp),
             }
         )

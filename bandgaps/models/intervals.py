@@ -90,13 +90,21 @@ def interval_quality(y, pred, lower, upper) -> dict[str, float]:
     """Coverage, mean width and the Spearman ρ between width and absolute error."""
     y, pred, lower, upper = (np.asarray(a, float) for a in (y, pred, lower, upper))
     width = upper - lower
-    rho = spearmanr(width, np.abs(y - pred)).statistic if np.ptp(width) > 0 else 0.0
     return {
         "coverage": float(np.mean((y >= lower) & (y <= upper))),
         "mean width": float(np.mean(width)),
-        "width–error ρ": float(rho),
+        "width–error ρ": width_error_rho(width, np.abs(y - pred)),
         "n": len(y),
     }
+
+
+def width_error_rho(width, abs_error) -> float:
+    """Spearman ρ between interval width and absolute error (0 for a constant width: widths
+    are rounded so that floating-point noise has no rank order)."""
+    ranked = np.round(np.asarray(width, float), 9)
+    if np.ptp(ranked) == 0:
+        return 0.0
+    return float(spearmanr(ranked, np.asarray(abs_error, float)).statistic)
 
 
 class IntervalCalibrator:
@@ -401,5 +409,6 @@ __all__ = [
     "conformal_quantile",
     "interval_quality",
     "parse_label",
+    "width_error_rho",
     "winkler",
 ]
