@@ -275,7 +275,7 @@ def leave_cluster_out(
                 "method": name,
                 "coverage": float(grp["c"].mean()),
                 "mean width": float(grp["w"].mean()),
-                "width–error ρ": interval_quality(grp["err"], 0.0, 0.0, grp["w"])["width–error ρ"],
+                "width–error ρ": width_error_rho(grp["w"], grp["err"]),
                 "n": len(grp),
             }
         )
