@@ -251,6 +251,8 @@ def train_cmd(
     if card.metrics:
         m = card.metrics
         extra = f"; MAE on the {m['n_cal']:,} held-out rows {m['calibration MAE']:.3f}"
+    if card.conformal:
+        extra += f"; intervals: {card.conformal['method']}"
     out.print(f"wrote {out_file} ({card.kind}, features {card.feature_set['name']}{extra})")
 
 
