@@ -481,9 +481,11 @@ md(
         else "worse than"
     )
     + f" the published composition-only networks ({published_nets.min():.3f}–"
-    f"{published_nets.max():.3f} eV). Its conformal intervals cover "
+    f"{published_nets.max():.3f} eV). Its conformal intervals (the hull of its prediction "
+    "sets, conservative by construction) cover "
     + ", ".join(f"{conf[level]:.0%} (nominal {level:.0%})" for level in conf.index)
-    + " of `test0`: calibrated, on data like the training data.\n"
+    + " of `test0`: at least the nominal level, on data like the training data; the sets "
+    "inside them hold it within metals and within non-metals alike.\n"
     "2. **They are not extrapolators.** Across Si–Ge their curves are nearly linear, jump by "
     f"up to {end_jump:.2f} eV between x = 0 and 0.01, and end wherever the Si and Ge rows of "
     "their training set (or their absence) put them.\n"
