@@ -198,13 +198,6 @@ def test_not_a_model_file(tmp_path, content):
         load_model(path)
 
 
-def test_model_file_of_an_earlier_format_says_retrain(tmp_path, small_model):
-    path = save_model(tmp_path / "m.model", small_model, _card())
-    path.write_bytes(path.read_bytes().replace(b"bandgaps-model/4", b"bandgaps-model/3", 1))
-    with pytest.raises(InputError, match=r"bandgaps-model/3 model file .* Retrain it"):
-        load_model(path)
-
-
 class _Boom:
     """Unpickling this runs code: it writes a marker file."""
 

@@ -252,12 +252,6 @@ def _open(path: str | Path) -> zipfile.ZipFile:
                 f"{path} is a model file of an earlier bandgaps version, stored with pickle, "
                 "which can run code when read; it is refused. Retrain it with `bandgaps train`"
             )
-        if data.startswith(b"bandgaps-model/"):
-            made = data.split(b"\n", 1)[0].decode("ascii", "replace")
-            raise InputError(
-                f"{path} is a {made} model file of another bandgaps version; this one reads "
-                f"{FORMAT}. Retrain it with `bandgaps train`"
-            )
         raise InputError(f"{path} is not a {FORMAT} model file (corrupt or another kind of file)")
     head, sep, body = data[len(_MAGIC) :].partition(b"\n")
     if not sep or hashlib.sha256(body).hexdigest().encode() != head:
