@@ -109,8 +109,12 @@ def read_formula_csv(file, what: str = "Formula file"):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             # keep_default_na=False: "NaN" (sodium nitride) and "NA" are formulas, not missing
-            # values; index_col=False: a row with an extra field is an error, not an index
-            df = pd.read_csv(file, keep_default_na=False, na_values=[""], index_col=False)
+            # values; index_col=False: a row with an extra field is an error, not an index;
+            # engine="python": the C tokenizer has read past its buffers on malformed bytes
+            # (a segfault in the fuzz suite, pandas #13703), and user files are small
+            df = pd.read_csv(
+                file, keep_default_na=False, na_values=[""], index_col=False, engine="python"
+            )
     except Exception as exc:
         detail = " ".join(str(exc).split())[:200]
         raise InputError(f"Cannot read {file} as CSV: {detail}") from None
