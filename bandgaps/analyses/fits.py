@@ -136,13 +136,13 @@ def fit_predict(
             if y is not None:
                 frame.insert(1, "target", np.asarray(y, float))
             if model.calibrated:
-                domain = model.assess_domain_features(F, comps)
+                domain = model.assess_domain_features(F, comps, band=(mean, lo, hi))
                 frame["domain score"] = domain["domain score"]
                 frame["in domain"] = domain["in domain"]
                 frame["unseen elements"] = domain["unseen elements"]
                 frame["distance"] = model.domain_.distance(F)
                 if name != calibrate_on:
-                    intervals[name] = model.predict_intervals_features(F)
+                    intervals[name] = model.predict_intervals_features(F, band=(mean, lo, hi))
             preds[name] = frame
         calibrator, domain = model.intervals_, model.domain_
         return FitResult(

@@ -225,43 +225,49 @@ class CalibratedCompositionModel(RegressorMixin, BaseEstimator):
         floor = getattr(self.pipeline_[-1], "clip_min", None)
         return values if floor is None else np.maximum(values, floor)
 
-    def predict_interval_sets_features(self, F: np.ndarray, level: float) -> tuple:
+    def predict_interval_sets_features(self, F: np.ndarray, level: float, band=None) -> tuple:
         """``(lower, upper, includes_min)``: the conformal set at ``level`` is [lower, upper]
-        plus, where ``includes_min``, the target's minimum (0 eV: "may be a metal")."""
+        plus, where ``includes_min``, the target's minimum (0 eV: "may be a metal").
+        ``band`` is ``predict_band_features(F)`` when the caller has it already."""
         calibrator = self._require_calibration()
-        lo, hi, includes = calibrator.interval_set(*self.predict_band_features(F), float(level))
+        band = self.predict_band_features(F) if band is None else band
+        lo, hi, includes = calibrator.interval_set(*band, float(level))
         return self._clip(lo), hi, includes
 
-    def predict_intervals_features(self, F: np.ndarray, levels=None) -> dict[float, tuple]:
+    def predict_intervals_features(
+        self, F: np.ndarray, levels=None, band=None
+    ) -> dict[float, tuple]:
         """Conformal ``{level: (lower, upper)}`` (stored levels by default) from features: one
         interval per row, reaching down to the target's minimum where the set includes it."""
+        band = self.predict_band_features(F) if band is None else band
         out = {}
         for level in levels or self.interval_levels():
-            lo, hi, includes = self.predict_interval_sets_features(F, level)
+            lo, hi, includes = self.predict_interval_sets_features(F, level, band)
             floor = self.intervals_.y_min_
             if floor is not None:
                 lo = np.where(includes, np.minimum(lo, floor), lo)
             out[float(level)] = (lo, hi)
         return out
 
-    def predict_interval_features(self, F: np.ndarray, level: float) -> tuple:
+    def predict_interval_features(self, F: np.ndarray, level: float, band=None) -> tuple:
         """Conformal ``(lower, upper)`` at coverage ``level``, from a feature matrix."""
-        return self.predict_intervals_features(F, [level])[float(level)]
+        return self.predict_intervals_features(F, [level], band)[float(level)]
 
-    def predict_upper_features(self, F: np.ndarray, risk: float) -> np.ndarray:
+    def predict_upper_features(self, F: np.ndarray, risk: float, band=None) -> np.ndarray:
         """A bound above the truth with probability ≥ 1 − ``risk`` (one-sided, conformal)."""
-        return self._require_calibration().upper(*self.predict_band_features(F), risk)
+        band = self.predict_band_features(F) if band is None else band
+        return self._require_calibration().upper(*band, risk)
 
     def calibrated_std(self, std: np.ndarray) -> np.ndarray:
         """σ times the fitted scale that makes ±σ cover 68 % of calibration rows."""
         scale = getattr(self, "sigma_scale_", float("nan"))
         return np.asarray(std, float) * (scale if np.isfinite(scale) else 1.0)
 
-    def assess_domain_features(self, F: np.ndarray, compositions) -> dict[str, object]:
+    def assess_domain_features(self, F: np.ndarray, compositions, band=None) -> dict[str, object]:
         """Domain score, unseen elements and the in-domain flag (see ``ApplicabilityDomain``)."""
         if getattr(self, "domain_", None) is None:
             raise InputError("This model was trained without a calibration split: no domain")
-        _, lo, hi = self.predict_band_features(F)
+        _, lo, hi = self.predict_band_features(F) if band is None else band
         return self.domain_.assess(F, compositions, (hi - lo) / 2)
 
     def predict_interval(self, X, level: float) -> tuple[np.ndarray, np.ndarray]:

@@ -101,7 +101,8 @@ class ApplicabilityDomain:
         """``domain score`` (calibration percentile), ``unseen elements`` and ``in domain``."""
         if not hasattr(self, "score_"):
             raise InputError("The domain of applicability was not calibrated")
-        raw = self._scores(F, sigma)[self.score_]
+        # only the chosen score: the distance needs a neighbour search, σ is given
+        raw = self.distance(F) if self.score_ == "distance" else np.asarray(sigma, float)
         rank = np.searchsorted(self.calibration_scores_, raw, side="right")
         percentile = 100.0 * rank / len(self.calibration_scores_)
         unseen = self.unseen(compositions)

@@ -103,21 +103,23 @@ def predict_file(
     # one clear error naming a bad formula (counted from 1) before any work; parsed once
     comps = _as_compositions(formulas, index=range(1, len(formulas) + 1))
     F = model.transform(comps)
-    mean, std = model.predict_features(F, return_std=True)
+    # one pass of the regressor: the prediction, its σ band, and every bound built on it
+    band = model.predict_band_features(F)
+    mean, std = band[0], (band[2] - band[1]) / 2
     frame = pd.DataFrame({"formula": formulas, card.target: mean, "σ": model.calibrated_std(std)})
     if model.calibrated:
         level = 0.9 if confidence is None else confidence
-        lo, hi = model.predict_interval_features(F, level)
+        lo, hi = model.predict_interval_features(F, level, band)
         frame[f"lower {level:g}"] = lo
         frame[f"upper {level:g}"] = hi
         if model.intervals_.grouping_ == "label":
             # label-conditional: the set is "the minimum (a metal), if its score allows" plus
             # the interval; say which rows include the minimum
-            _, _, includes = model.predict_interval_sets_features(F, level)
+            _, _, includes = model.predict_interval_sets_features(F, level, band)
             frame[f"{model.intervals_.y_min_:g} possible {level:g}"] = includes
         if risk is not None:
-            frame[f"safe upper (risk {risk:g})"] = model.predict_upper_features(F, risk)
-        domain = model.assess_domain_features(F, comps)
+            frame[f"safe upper (risk {risk:g})"] = model.predict_upper_features(F, risk, band)
+        domain = model.assess_domain_features(F, comps, band)
         frame["domain score"] = domain["domain score"]
         frame["in domain"] = domain["in domain"]
         frame.attrs["unseen elements"] = domain["unseen elements"]
