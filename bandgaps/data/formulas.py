@@ -10,6 +10,7 @@ import math
 import warnings
 from collections.abc import Iterable
 
+import numpy as np
 from pymatgen.core import Composition
 from pymatgen.core.periodic_table import DummySpecies
 
@@ -93,6 +94,35 @@ def parse_formulas(
     return out, failures
 
 
+def numbers_from_text(values: Iterable[object]) -> np.ndarray:
+    """Floats of a column read as text, NaN where a cell is not a number.
+
+    Python's own ``float`` reads each text cell: pandas' ``to_numeric`` hands text to a C
+    parser that reads outside an array on an exponent past 2**31 (a crash that depends on
+    the memory layout), and a user's table may hold anything.
+
+    >>> numbers_from_text(["1.5", " 2 ", "", "x", "1e2147483649", "nan", 3, None, "1_0"])
+    array([1.5, 2. , nan, nan, inf, nan, 3. , nan, nan])
+    """
+    out = []
+    for value in values:
+        if isinstance(value, str):
+            text = value.strip()
+            try:
+                # float() also reads "1_0" as 10; a table's cell with "_" is not a number
+                out.append(float(text) if "_" not in text else np.nan)
+            except ValueError:
+                out.append(np.nan)
+        elif value is None:
+            out.append(np.nan)
+        else:
+            try:
+                out.append(float(value))
+            except (TypeError, ValueError):
+                out.append(np.nan)
+    return np.asarray(out, dtype=float)
+
+
 def read_formula_csv(file, what: str = "Formula file"):
     """Read a user's CSV with a ``formula`` column; one clear error for a missing, empty,
     unreadable or formula-less file. ``what`` names the file in the messages."""
@@ -110,10 +140,17 @@ def read_formula_csv(file, what: str = "Formula file"):
             warnings.simplefilter("always")
             # keep_default_na=False: "NaN" (sodium nitride) and "NA" are formulas, not missing
             # values; index_col=False: a row with an extra field is an error, not an index;
-            # engine="python": the C tokenizer has read past its buffers on malformed bytes
-            # (a segfault in the fuzz suite, pandas #13703), and user files are small
+            # dtype=str: every cell stays text, so pandas never runs its C number parser on a
+            # user's cell (an exponent past 2**31, "1e2147483649", makes it read outside an
+            # array: the fuzz suite's segfault, with either engine). Numbers are converted by
+            # `numbers_from_text`, in Python.
             df = pd.read_csv(
-                file, keep_default_na=False, na_values=[""], index_col=False, engine="python"
+                file,
+                keep_default_na=False,
+                na_values=[""],
+                index_col=False,
+                dtype=str,
+                engine="python",
             )
     except Exception as exc:
         detail = " ".join(str(exc).split())[:200]

@@ -31,6 +31,7 @@ from bandgaps.data.cleaning import (
     drop_isolated_atoms,
     keep_lowest_energy_polymorph,
 )
+from bandgaps.data.formulas import numbers_from_text
 from bandgaps.errors import InputError
 
 #: The MP band-structure snapshot the study is built on.
@@ -169,7 +170,7 @@ def training_table(source: str | Path, target: str | None = None) -> TrainingTab
         target = "band_gap" if "band_gap" in df.columns else "target"
     if target not in df.columns:
         raise InputError(f"No column {target!r} in {source}; columns: {list(df.columns)}")
-    y = pd.to_numeric(df[target], errors="coerce").to_numpy(float)
+    y = numbers_from_text(df[target])
     keep = np.isfinite(y)
     if not keep.any():
         raise InputError(f"Column {target!r} of {source} has no finite numeric values")
