@@ -104,23 +104,19 @@ def numbers_from_text(values: Iterable[object]) -> np.ndarray:
     >>> numbers_from_text(["1.5", " 2 ", "", "x", "1e2147483649", "nan", 3, None, "1_0"])
     array([1.5, 2. , nan, nan, inf, nan, 3. , nan, nan])
     """
-    out = []
-    for value in values:
-        if isinstance(value, str):
-            text = value.strip()
-            try:
-                # float() also reads "1_0" as 10; a table's cell with "_" is not a number
-                out.append(float(text) if "_" not in text else np.nan)
-            except ValueError:
-                out.append(np.nan)
-        elif value is None:
-            out.append(np.nan)
-        else:
-            try:
-                out.append(float(value))
-            except (TypeError, ValueError):
-                out.append(np.nan)
-    return np.asarray(out, dtype=float)
+    if getattr(values, "dtype", None) is not None and np.issubdtype(values.dtype, np.number):
+        return np.asarray(values, dtype=float)  # a numeric column: nothing to parse
+    return np.array([_number(value) for value in values], dtype=float)
+
+
+def _number(value: object) -> float:
+    # float() also reads "1_0" as 10; a table's cell with "_" is not a number
+    if isinstance(value, str) and "_" in value:
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def read_formula_csv(file, what: str = "Formula file"):
