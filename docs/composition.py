@@ -484,16 +484,25 @@ md(
 # it does not, the `train0`, `val0` and `test0` formulas are clustered into five chemical
 # families (k-means on standardized Magpie features, fitted on `train0`), and each family in
 # turn is held out: the chosen model is trained on `train0` without it, its intervals and
-# domain calibrated on `val0` without it, and it is scored on the family's `test0` rows.
+# domain calibrated on `val0` without it, and it is scored on the family's `test0` rows. The
+# same fit also predicts the other families' `test0` rows ("MAE, other families"), so each
+# unseen family has a seen-chemistry MAE beside it. To keep the build short these five fits
+# use a seeded draw of `train0` rows (the count is printed below), so their MAEs sit above
+# the full-data model's.
 
 # %% tags=["hide-input"]
 kind, fs, params = C.matbench_candidate(mb.chosen)
 lco = U.leave_cluster_out(kind, fs, params)
+md(
+    f"{lco.train_drawn:,} of {lco.train_available:,} `train0` rows drawn for these fits; "
+    "each fit leaves out the drawn rows of its family."
+)
 display(
     lco.clusters.style.format(
         {
             "metals": "{:.0%}",
             "MAE": "{:.3f}",
+            "MAE, other families": "{:.3f}",
             "flagged outside domain": "{:.1%}",
             f"coverage, {U.OLD}": "{:.1%}",
             f"coverage, {U.ADAPTIVE}": "{:.1%}",
@@ -542,8 +551,9 @@ md(
     "larger than anything calibrated for, and no calibration on other chemistry can know by "
     "how much. The shortfall has two faces. In the mostly insulating families "
     f"({', '.join(str(c) for c in insulating['cluster'])}; MAE "
-    f"{insulating['MAE'].min():.2f}–{insulating['MAE'].max():.2f} eV against "
-    f"{mb.test.set_index('model').loc[mb.chosen, 'MAE']:.2f} eV on the random fold) both "
+    f"{insulating['MAE'].min():.2f}–{insulating['MAE'].max():.2f} eV held out against "
+    f"{insulating['MAE, other families'].min():.2f}–"
+    f"{insulating['MAE, other families'].max():.2f} eV on the families the same fits saw) both "
     f"intervals are too narrow ({span(insulating, new_col)} adaptive, "
     f"{span(insulating, old_col)} constant); the adaptive one does better because its σ "
     "grows with the model's own doubt there. In the metallic families "

@@ -103,9 +103,12 @@ def site_builds(tmp_path_factory) -> SiteBuilds:
     then show what a reader gets; the second build also shows the first one's measured time."""
     site = tmp_path_factory.mktemp("site")
     times = []
-    for _ in ("cold", "warm"):
+    for kind in ("cold", "warm"):
         t0 = time.perf_counter()
-        result = build_site(project_root() / "mkdocs.yml", site)
+        try:
+            result = build_site(project_root() / "mkdocs.yml", site)
+        except subprocess.TimeoutExpired as exc:
+            pytest.fail(f"the {kind} site build ran past {exc.timeout:.0f} s and was stopped")
         times.append(time.perf_counter() - t0)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return SiteBuilds(site, *times)

@@ -136,3 +136,6 @@ def test_interval_study_and_leave_cluster_out_at_small_scale():
     assert len(lco.clusters) == 3 and lco.clusters["held-out rows"].sum() == 13636
     assert set(lco.pooled["method"]) == {U.OLD, U.ADAPTIVE}
     assert lco.domain["n"].item() == 13636
+    # one fit per family scores both the held-out family and the families it saw
+    assert (lco.clusters["MAE, other families"] > 0).all()
+    assert (lco.train_drawn, lco.train_available) == (600, 58814)

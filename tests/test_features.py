@@ -90,3 +90,14 @@ def test_transformer_in_pipeline_returns_array():
     X = feats.transform(pd.Series(["Si", "Ge"]))
     assert isinstance(X, np.ndarray) and X.shape == (2, 145)
     assert list(feats.get_feature_names_out())[:2] == ["0-norm", "2-norm"]
+
+
+def test_featurizers_are_built_once_per_process():
+    """matminer's data sources cost about 0.25 s to build; every CompositionFeatures of one set
+    shares them, so a `bandgaps predict` call does not rebuild them (it did, per call)."""
+    from bandgaps.features.composition import CompositionFeatures
+
+    a, b = CompositionFeatures("magpie"), CompositionFeatures("magpie")
+    assert a._blocks is b._blocks
+    assert CompositionFeatures("magpie+fractions")._blocks is not a._blocks
+    assert a.transform(["NaCl"]).tolist() == b.transform(["NaCl"]).tolist()

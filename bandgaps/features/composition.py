@@ -361,6 +361,19 @@ def check_element_data(comp: Composition, label: object, row: object) -> Composi
     return comp
 
 
+_BLOCK_CACHE: dict[tuple, list] = {}
+
+
+def _shared_blocks(fs: FeatureSet) -> list[_Block]:
+    """The evaluated featurizers of ``fs``, built once per process: matminer's data sources
+    take about 0.25 s to construct (a loop over every element), which was most of the time of
+    a ``bandgaps predict`` call. The blocks hold only read-only element tables."""
+    key = (fs.name, fs.version, repr(fs.recipe))
+    if key not in _BLOCK_CACHE:
+        _BLOCK_CACHE[key] = [_BLOCKS.get(type(f).__name__, _Block)(f) for f in fs.featurizers()]
+    return _BLOCK_CACHE[key]
+
+
 class CompositionFeatures(BaseEstimator, TransformerMixin):
     """A named composition feature set, as a matminer-style featurizer and sklearn transformer.
 
@@ -378,8 +391,7 @@ class CompositionFeatures(BaseEstimator, TransformerMixin):
     # matminer's shape ---------------------------------------------------------------------
     @cached_property
     def _blocks(self) -> list[_Block]:
-        fs = get_feature_set(self.feature_set)
-        return [_BLOCKS.get(type(f).__name__, _Block)(f) for f in fs.featurizers()]
+        return _shared_blocks(get_feature_set(self.feature_set))
 
     def featurize(self, comp: Composition | str) -> list[float]:
         """Features of one composition, in the order of ``feature_labels``."""
