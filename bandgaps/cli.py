@@ -269,7 +269,10 @@ def predict_cmd(
     file: Annotated[Path | None, typer.Option("--file", help="CSV with a 'formula' column")] = None,
     interval: Annotated[
         float | None,
-        typer.Option(help="coverage of the conformal interval of a model file (default 0.9)"),
+        typer.Option(
+            help="coverage of the conformal interval (default 0.9) of a model file or of the "
+            "measured-gap model"
+        ),
     ] = None,
     risk: Annotated[
         float | None,
@@ -283,8 +286,9 @@ def predict_cmd(
     """Predict band gaps (or a model file's target) for formulas.
 
     With a named model the table says which quantity it is: the measured gap or the PBE gap.
-    A calibrated model file adds its adaptive conformal interval, a domain-of-applicability
-    score and flag, and warns in one line when a formula lies outside that domain.
+    A calibrated model file, and the measured-gap model, add an adaptive conformal interval, a
+    domain-of-applicability score and flag, and warn in one line when a formula lies outside
+    that domain.
     """
     from bandgaps.models import named
     from bandgaps.models.training import predict_file
@@ -295,19 +299,17 @@ def predict_cmd(
     if not items:
         raise BandgapsError("Give formulas as arguments or a CSV with --file")
     if model_file in named.NAMED and not Path(model_file).is_file():
-        if interval is not None or risk is not None:
-            raise BandgapsError(
-                f"The named model {model_file!r} has no conformal intervals; use --interval "
-                "or --risk with a model file from `bandgaps train`"
-            )
+        named.check_interval_options(model_file, interval, risk)
         from bandgaps.data.formulas import parse_formula
 
         for i, item in enumerate(items, start=1):  # one clear error before any training
             parse_formula(item, row=i)
         if not named.is_current(named.model_path(model_file)):
             err.print(f"training the named model {model_file!r} once (a few minutes)…")
-        frame = named.predict_named(model_file, items)
+        frame = named.predict_named(model_file, items, level=interval, risk=risk)
         title = f"{frame.attrs['quantity']} from the named model {model_file}"
+        if "interval method" in frame.attrs:
+            title += f"; intervals: {frame.attrs['interval method']}"
     else:
         frame = predict_file(Path(model_file), items, confidence=interval, risk=risk)
         card = frame.attrs["card"]

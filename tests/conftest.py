@@ -84,7 +84,7 @@ def build_site(config: Path, site_dir: Path) -> subprocess.CompletedProcess:
         capture_output=True,
         text=True,
         env=env,
-        timeout=3600,
+        timeout=4800,
     )
 
 

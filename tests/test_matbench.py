@@ -158,3 +158,22 @@ def test_results_file_has_matbench_layout_and_round_trips(tmp_path, tasks):
         back["prediction"].sort_index(), run.predictions["prediction"].sort_index()
     )
     assert not list(tmp_path.glob("*.tmp*"))
+
+
+def test_the_committee_run_is_the_fitted_committee_on_each_fold(tasks):
+    """The committee's fold predictions come from its members' own entry runs (not refitted);
+    on fold 0 they match a GatedCommittee fitted on that fold's training rows."""
+    task, _ = tasks["expt_gap"]
+    run = Me.run_expt_gap(Me.COMMITTEE, folds=[0])
+    assert run.entry == Me.COMMITTEE.label and list(run.scores["fold"]) == [0]
+    assert "metal label rows" in run.parameters[0]
+    layout, F = Me._inputs(task, True, True, True)
+    metal, metal_F = Me._inputs(MB.get_task("expt_is_metal"), True, True, True)
+    train, test = MB.official_folds(task, layout["target"])[0]
+    Xm, ym, _ = Me._outside(metal, metal_F, layout.iloc[test])
+    committee = Me.build_model(Me.COMMITTEE, seed=Me.SEED)
+    committee.fit(F[train], layout["target"].to_numpy()[train], Xm, ym)
+    gap, spread = committee.predict(F[test], return_std=True)
+    np.testing.assert_allclose(run.predictions["prediction"], gap, atol=1e-9)
+    np.testing.assert_allclose(run.predictions["σ"], spread, atol=1e-9)
+    assert run.mean() == pytest.approx(np.mean(np.abs(gap - layout["target"].to_numpy()[test])))

@@ -157,6 +157,9 @@ def test_benchmarks_page_scores_three_tasks_beside_the_leaderboard(built_site):
     assert re.search(r"<strong>0\.\d{3} eV</strong> from the 4\.2 K curve", html)
     assert "Where we stand against the targets" in html
     assert "Varshni" in html
+    # the measured-gap model's conformal sets, scored fold by fold within metals / non-metals
+    assert "How sure is a measured gap?" in html and "90 % interval (eV)" in html
+    assert re.search(r"covers <strong>\d+\.\d%</strong> and <strong>\d+\.\d%</strong>", html)
 
 
 def test_screening_page_screens_a_space_and_measures_the_engine(built_site):

@@ -149,6 +149,78 @@ def test_predict_with_a_named_model_checks_formulas_before_any_training(
     assert not list((tmp_path / "empty").glob("*.bgm"))
 
 
-def test_intervals_are_refused_for_named_models(models_folder, capsys):
-    assert main(["predict", "measured-gap", "Si", "--interval", "0.9"]) == 1
+def test_intervals_are_refused_where_a_named_model_has_none(models_folder, capsys):
+    # the PBE model has no intervals: refused before it is trained
+    assert main(["predict", "pbe-gap", "Si", "--interval", "0.9"]) == 1
     assert "no conformal intervals" in capsys.readouterr().err
+    assert not named.model_path("pbe-gap").exists()
+    # a measured-gap file without a calibration (the small model) says so
+    assert main(["predict", "measured-gap", "Si", "--risk", "0.1"]) == 1
+    assert "holds no conformal intervals" in capsys.readouterr().err
+    assert main(["predict", "measured-gap", "Si", "--interval", "1.5"]) == 1
+    assert "between 0 and 1" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def calibrated_model(small_model):
+    """The small model calibrated on expt_gap rows it was not trained on (held out)."""
+    import copy
+
+    from bandgaps.data.tables import load_table
+    from bandgaps.models.domain import ApplicabilityDomain
+
+    expt = load_table("matbench-expt-gap")
+    train, held = expt.iloc[::15], expt.iloc[7::15]
+    X = small_model.transform(train["composition"])
+    Xh = small_model.transform(held["composition"])
+    gap, lo, hi = small_model.predict_band_features(Xh)
+    distance = ApplicabilityDomain(0).fit(X, list(train["composition"])).distance(Xh)
+    model = copy.deepcopy(small_model)
+    return model.calibrate(train["composition"], X, held["target"], gap, (hi - lo) / 2, distance)
+
+
+def _unseen_element(model) -> str:
+    known = set(model.domain_.elements_)
+    return next(el for el in ("Tc", "Pm", "Np", "Pa", "Ac", "Am", "Cm") if el not in known)
+
+
+def test_calibrated_measured_gap_model_file_keeps_its_sets_and_domain(calibrated_model, tmp_path):
+    card = named._card("measured-gap", "measured gap", 300, {"source": "test"}, {})
+    loaded, _, _ = load_model(save_model(tmp_path / "c.bgm", calibrated_model, card))
+    formulas = ["Si", "GaAs", "ZnO", "Cu", f"{_unseen_element(calibrated_model)}O2"]
+    X = calibrated_model.transform(formulas)
+    for a, b in zip(
+        calibrated_model.intervals_features(X, 0.9).values(),
+        loaded.intervals_features(loaded.transform(formulas), 0.9).values(),
+        strict=True,
+    ):
+        np.testing.assert_allclose(np.asarray(a, float), np.asarray(b, float))
+    sets = loaded.intervals_features(X, 0.9)
+    gap = loaded.predict(formulas)
+    assert (sets["lower"] >= 0).all() and (sets["lower"] <= gap + 1e-9).all()
+    assert (sets["upper"] >= gap - 1e-9).all()
+    assert loaded.intervals_.label == calibrated_model.intervals_.label
+    assert loaded.domain_.score_ == calibrated_model.domain_.score_
+
+
+def test_predict_measured_gap_prints_its_interval_and_flags_an_unseen_element(
+    calibrated_model, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv(named.MODELS_ENV, str(tmp_path / "models"))
+    card = named._card("measured-gap", "measured gap", 300, {"source": "test rows"}, {})
+    save_model(named.model_path("measured-gap"), calibrated_model, card)
+    odd = f"{_unseen_element(calibrated_model)}O2"
+    code = main(["predict", "measured-gap", "Si", "GaAs", odd, "--interval", "0.8", "--csv"])
+    captured = capsys.readouterr()
+    assert code == 0
+    header = captured.out.splitlines()[0].split(",")
+    assert {"lower 0.8", "upper 0.8", "domain score", "in domain"} <= set(header)
+    lines = captured.out.splitlines()[1:]
+    rows = [dict(zip(header, line.split(","), strict=True)) for line in lines]
+    assert [r["in domain"] for r in rows][2] == "False"
+    warning = captured.err.strip().splitlines()
+    assert len(warning) == 1 and warning[0].startswith("warning: 1 of 3")
+    assert f"{odd} (unseen {odd[:2]})" in warning[0]
+    # the table names the interval method in its title
+    assert main(["predict", "measured-gap", "ZnO"]) == 0
+    assert "intervals:" in capsys.readouterr().out

@@ -31,6 +31,7 @@ from bandgaps.cache import cached
 from bandgaps.config import SEED
 from bandgaps.models.transfer import (
     LARGE_DATA,
+    GatedCommittee,
     GatedGapModel,
     MetalClassifier,
     MPGapLookup,
@@ -256,7 +257,6 @@ def build_model(entry: Entry, columns=None, seed: int = SEED, params: dict | Non
     """The unfitted model of an ``expt_gap`` entry on the shared feature layout: a
     ``GatedGapModel`` reading the entry's columns, or for ``COMMITTEE`` the median of the
     gated variants. ``columns`` restricts the composition columns read (default all)."""
-    from bandgaps.models.transfer import GatedCommittee
 
     if entry.label == COMMITTEE.label:
         return GatedCommittee([build_model(e, columns, seed, params) for e in GATED_VARIANTS])
@@ -275,8 +275,11 @@ def build_model(entry: Entry, columns=None, seed: int = SEED, params: dict | Non
 
 
 def run_expt_gap(entry: Entry, use_cache: bool = True, folds=None) -> BenchmarkRun:
-    """One ``expt_gap`` entry on the published folds (cached)."""
+    """One ``expt_gap`` entry on the published folds (cached). ``COMMITTEE`` is read from its
+    members' runs (``committee_run``)."""
     task = TASKS["expt_gap"]
+    if entry.label == COMMITTEE.label:
+        return committee_run(use_cache, folds)
 
     def compute():
         frame, F = _inputs(task, use_cache, entry.transfer, entry.lookup)
@@ -300,6 +303,32 @@ def run_expt_gap(entry: Entry, use_cache: bool = True, folds=None) -> BenchmarkR
 
     key = {"entry": entry.__dict__, "folds": folds, "seed": SEED}
     return cached("matbench-expt-gap", key, compute, enabled=use_cache)
+
+
+def committee_run(use_cache: bool = True, folds=None) -> BenchmarkRun:
+    """``COMMITTEE`` on the published folds: on each fold, the median of the gated variants'
+    predictions and their spread (σ, the members' standard deviation). A committee member is
+    the same model, with the same seed and rows, as that variant's own entry (a member reads
+    its entry's columns of the shared layout), so the members' cached fold predictions are
+    combined instead of the four variants being fitted a second time."""
+    from bandgaps.analyses.matbench import score_fold
+
+    task = TASKS["expt_gap"]
+    runs = [run_expt_gap(e, use_cache, folds) for e in GATED_VARIANTS]
+    first = runs[0].predictions
+    for run in runs[1:]:
+        if not run.predictions.index.equals(first.index):
+            raise RuntimeError("the committee's members predicted different rows")
+    gaps = np.array([run.predictions["prediction"].to_numpy() for run in runs])
+    predictions = first[["fold", "target"]].copy()
+    predictions["prediction"] = np.median(gaps, axis=0)
+    predictions["σ"] = gaps.std(axis=0)
+    scores, params = [], []
+    for i, (k, fold) in enumerate(predictions.groupby("fold", sort=True)):
+        scores.append({"fold": k, **score_fold(task, fold["target"], fold["prediction"])})
+        params.append({key: v for run in runs for key, v in run.parameters[i].items()})
+    seconds = [float(sum(s)) for s in zip(*(run.fit_seconds for run in runs), strict=True)]
+    return BenchmarkRun(task, COMMITTEE.label, predictions, pd.DataFrame(scores), params, seconds)
 
 
 def run_expt_is_metal(entry: Entry, use_cache: bool = True, folds=None) -> BenchmarkRun:
@@ -365,6 +394,100 @@ def layout(compositions, use_cache: bool = True, lookup: bool = False) -> np.nda
     return np.hstack(parts)
 
 
+def committee_out_of_fold(use_cache: bool = True) -> pd.DataFrame:
+    """The measured-gap committee's out-of-fold predictions of ``expt_gap`` on the official
+    folds (from the benchmark run, not refitted): target, prediction, σ (the members' spread)
+    and each row's distance to its fold's training rows (``bandgaps.models.domain``), in the
+    task's row order."""
+    from bandgaps.models.domain import ApplicabilityDomain
+
+    frame, F = _inputs(TASKS["expt_gap"], use_cache, True, COMMITTEE.lookup)
+    oof = run_expt_gap(COMMITTEE, use_cache).predictions.loc[frame.index]
+    folds = oof["fold"].to_numpy()
+    distance = np.empty(len(frame))
+    comps = list(frame["composition"])
+    for k in np.unique(folds):
+        held = folds == k
+        train_comps = [c for c, h in zip(comps, held, strict=True) if not h]
+        distance[held] = ApplicabilityDomain(SEED).fit(F[~held], train_comps).distance(F[held])
+    out = oof[["fold", "target", "prediction", "σ"]].copy()
+    out.insert(0, "formula", frame["formula"].to_numpy())
+    out["distance"] = distance
+    return out
+
+
+@dataclass
+class MeasuredIntervals:
+    """Constant vs adaptive conformal sets of the measured-gap committee, each fold's rows
+    scored by a calibration fitted on the other four folds' out-of-fold predictions."""
+
+    summary: pd.DataFrame  # method, level, group, coverage, mean width, n
+    rho: dict[str, float]  # width–error ρ at 90 % per method
+    chosen: list[str]  # the adaptive method each fold's calibration chose
+
+
+def measured_interval_study(
+    use_cache: bool = True, levels: tuple[float, ...] = (0.68, 0.9, 0.95)
+) -> MeasuredIntervals:
+    """Coverage within metals and non-metals of the committee's conformal sets, fold by fold
+    (no row calibrates its own set; nothing is refitted)."""
+    from bandgaps.models.intervals import IntervalCalibrator, width_error_rho
+
+    oof = committee_out_of_fold(use_cache)
+    y, pred, sigma = (oof[c].to_numpy(float) for c in ("target", "prediction", "σ"))
+    band = (pred, pred - sigma, pred + sigma)
+    folds = oof["fold"].to_numpy()
+    parts, chosen = [], []
+    for k in np.unique(folds):
+        cal, held = folds != k, folds == k
+        methods = {
+            "constant (absolute)": IntervalCalibrator("absolute", groups="none"),
+            "adaptive": IntervalCalibrator(random_state=SEED),
+        }
+        for name, c in methods.items():
+            c.fit(y[cal], *(b[cal] for b in band))
+            if name == "adaptive":
+                chosen.append(c.label)
+            for level in levels:
+                lo, hi, includes = c.interval_set(*(b[held] for b in band), level)
+                parts.append(
+                    pd.DataFrame(
+                        {
+                            "method": name,
+                            "level": level,
+                            "metal": y[held] == 0,
+                            "covered": c.covered(y[held], lo, hi, includes),
+                            "width": hi - lo,
+                            "|error|": np.abs(y[held] - pred[held]),
+                        }
+                    )
+                )
+    rows = pd.concat(parts, ignore_index=True)
+    summary = []
+    for (name, level), grp in rows.groupby(["method", "level"], sort=False):
+        for group, mask in (
+            ("all", np.ones(len(grp), bool)),
+            ("metals", grp["metal"].to_numpy()),
+            ("non-metals", ~grp["metal"].to_numpy()),
+        ):
+            summary.append(
+                {
+                    "method": name,
+                    "level": level,
+                    "group": group,
+                    "coverage": float(grp["covered"].to_numpy()[mask].mean()),
+                    "mean width": float(grp["width"].to_numpy()[mask].mean()),
+                    "n": int(mask.sum()),
+                }
+            )
+    at90 = rows[rows["level"] == 0.9]
+    rho = {
+        name: width_error_rho(g["width"], g["|error|"])
+        for name, g in at90.groupby("method", sort=False)
+    }
+    return MeasuredIntervals(pd.DataFrame(summary), rho, chosen)
+
+
 def measured_gap_model(use_cache: bool = True):
     """The study's measured-gap model (``MEASURED_ENTRY``) trained on every ``expt_gap`` row,
     the gates also on every ``expt_is_metal`` row: ``(MeasuredGapModel, counts)``, cached."""
@@ -381,6 +504,18 @@ def measured_gap_model(use_cache: bool = True):
         measured = MeasuredGapModel(
             pbe_reference(use_cache), FEATURE_SET, model, mp_lookup() if entry.lookup else None
         )
+        if entry.label == COMMITTEE.label:
+            # cross-conformal: the official folds' out-of-fold predictions calibrate the
+            # all-rows model (trained on a quarter more rows, so slightly conservative)
+            oof = committee_out_of_fold(use_cache)
+            measured.calibrate(
+                frame["composition"],
+                F,
+                oof["target"],
+                oof["prediction"],
+                oof["σ"],
+                oof["distance"],
+            )
         counts = {"expt_gap rows": len(frame), "variant": entry.label}
         if entry.related_labels:
             counts["expt_is_metal rows"] = len(mframe)
@@ -580,11 +715,14 @@ __all__ = [
     "ROOM_T",
     "VARSHNI",
     "Entry",
+    "MeasuredIntervals",
     "SiGeMeasured",
     "ablation",
+    "committee_out_of_fold",
     "curve_at",
     "layout",
     "measured_gap_model",
+    "measured_interval_study",
     "pbe_reference",
     "rows_outside",
     "rows_without_system",

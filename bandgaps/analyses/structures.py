@@ -127,8 +127,8 @@ class TrainingRun:
 
 
 def train_from_scratch(
-    epochs: int = 40,
-    patience: int = 10,
+    epochs: int = 20,
+    patience: int = 8,
     max_rows: int | None = None,
     use_cache: bool = True,
     **params,

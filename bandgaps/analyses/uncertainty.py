@@ -28,7 +28,7 @@ from bandgaps.models.intervals import (
 
 LEVELS = (0.68, 0.9, 0.95)
 #: train0 rows drawn for the leave-cluster-out fits (a build-time budget; see the function).
-LCO_MAX_TRAIN = 12_000
+LCO_MAX_TRAIN = 8_000
 OLD = "constant (absolute)"
 ADAPTIVE = "adaptive"
 
@@ -232,7 +232,7 @@ def leave_cluster_out(
     The same model also predicts the other families' test0 rows, so each held-out MAE has a
     seen-chemistry MAE beside it from one fit. ``max_train`` draws that many train0 rows
     (seeded) before clustering: five fits on all 58,814 rows take about 15 minutes on two
-    cores, on 12,000 about three."""
+    cores, on 12,000 about three, on 8,000 about two."""
     from bandgaps.analyses.common import subsample
     from bandgaps.data.tables import load_table
 

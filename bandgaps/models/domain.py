@@ -75,8 +75,16 @@ class ApplicabilityDomain:
 
     def calibrate(self, F_cal, sigma_cal, abs_error_cal) -> ApplicabilityDomain:
         """Choose the score that ranks calibration errors best; keep its calibration values."""
+        return self.calibrate_scores(self._scores(F_cal, sigma_cal), abs_error_cal)
+
+    def calibrate_scores(self, scores: dict[str, np.ndarray], abs_error_cal) -> ApplicabilityDomain:
+        """``calibrate`` from candidate scores computed elsewhere: for cross-fitted
+        calibration rows (each row's distance measured to a reference without its own fold),
+        where the distance to this domain's reference would find the row itself."""
+        if set(scores) != set(SCORES):
+            raise InputError(f"the domain needs the scores {', '.join(SCORES)}")
         err = np.asarray(abs_error_cal, float)
-        scores = self._scores(F_cal, sigma_cal)
+        scores = {name: np.asarray(v, float) for name, v in scores.items()}
         self.correlations_ = {
             name: float(spearmanr(s, err).statistic) if np.ptp(s) > 0 else 0.0
             for name, s in scores.items()

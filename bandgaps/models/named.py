@@ -166,13 +166,33 @@ def predict_loaded(model, compositions) -> dict[str, np.ndarray]:
     return {key: out[key] for key in ("gap", "σ", "metal probability") if key in out}
 
 
-def predict_named(name: str, compositions) -> pd.DataFrame:
-    """Predictions of a named model: the quantity it predicts and the metal probability."""
+def check_interval_options(name: str, level: float | None, risk: float | None) -> None:
+    """Refuse a coverage or risk outside (0, 1), or one asked of a named model without
+    intervals, before any model is trained or read."""
+    for value, what in ((level, "coverage"), (risk, "risk")):
+        if value is not None and not 0 < value < 1:
+            raise InputError(f"The {what} must be between 0 and 1, not {value:g}")
+    if (level is not None or risk is not None) and name != "measured-gap":
+        raise InputError(
+            f"The named model {name!r} has no conformal intervals; use --interval or --risk "
+            "with measured-gap or a model file from `bandgaps train`"
+        )
+
+
+def predict_named(
+    name: str, compositions, level: float | None = None, risk: float | None = None
+) -> pd.DataFrame:
+    """Predictions of a named model: the quantity it predicts and the metal probability; for a
+    calibrated model (measured-gap) also the conformal set at ``level`` (default 90 %), the
+    upper bound at ``risk`` and the domain of applicability."""
     from bandgaps.features.composition import _as_compositions
 
     spec = get_named(name)
+    check_interval_options(spec.name, level, risk)
     comps = _as_compositions(list(compositions), index=range(1, len(compositions) + 1))
     model, card = load_named(name)
+    if (level is not None or risk is not None) and not getattr(model, "calibrated", False):
+        raise InputError(f"The file of the named model {name!r} holds no conformal intervals")
     cols = predict_loaded(model, comps)
     frame = pd.DataFrame(
         {
@@ -181,6 +201,24 @@ def predict_named(name: str, compositions) -> pd.DataFrame:
             "metal probability": cols["metal probability"],
         }
     )
+    if getattr(model, "calibrated", False):
+        X = model.transform(comps)
+        band = model.predict_band_features(X)
+        level = 0.9 if level is None else level
+        sets = model.intervals_features(X, level, band)
+        frame[f"lower {level:g}"] = sets["lower"]
+        frame[f"upper {level:g}"] = sets["upper"]
+        if model.intervals_.grouping_ == "label":
+            frame[f"metal possible {level:g}"] = sets["includes_min"]
+        if risk is not None:
+            frame[f"safe upper (risk {risk:g})"] = model.intervals_.upper(*band, risk)
+        sigma = (band[2] - band[1]) / 2
+        domain = model.domain_.assess(X, comps, sigma)
+        frame["domain score"] = domain["domain score"]
+        frame["in domain"] = domain["in domain"]
+        frame.attrs["unseen elements"] = domain["unseen elements"]
+        frame.attrs["domain reason"] = model.domain_.reason()
+        frame.attrs["interval method"] = model.intervals_.label
     frame.attrs["card"] = card
     frame.attrs["quantity"] = spec.quantity
     return frame
@@ -218,6 +256,7 @@ def list_models() -> pd.DataFrame:
 __all__ = [
     "NAMED",
     "NamedModel",
+    "check_interval_options",
     "ensure",
     "get_named",
     "list_models",

@@ -188,7 +188,21 @@ def _transfer_state(model) -> tuple[dict, dict[str, bytes]]:
         np.savez(buf, keys=np.asarray(model.lookup.keys_, dtype=str), values=model.lookup.values_)
         files["lookup.npz"] = buf.getvalue()
         desc["lookup"] = len(model.lookup.keys_)
+    _calibration_state(model, desc, files)
     return desc, files
+
+
+def _calibration_state(model, desc: dict, files: dict[str, bytes]) -> None:
+    """Add a model's conformal calibration and domain (JSON fields and plain arrays)."""
+    for part in ("intervals", "domain"):
+        desc[part] = None
+        obj = getattr(model, f"{part}_", None)
+        if obj is not None:
+            fields, arrays = obj.state()
+            desc[part] = _jsonable(fields)
+            buf = io.BytesIO()
+            np.savez(buf, **arrays)
+            files[f"{part}.npz"] = buf.getvalue()
 
 
 def save_model(path: str | Path, model, card: ModelCard) -> Path:
@@ -207,17 +221,8 @@ def save_model(path: str | Path, model, card: ModelCard) -> Path:
         "calibration_mae": float(model.calibration_mae_),
         "sigma_scale": float(model.sigma_scale_),
         "regressor": reg_desc,
-        "intervals": None,
-        "domain": None,
     }
-    for part in ("intervals", "domain"):
-        obj = getattr(model, f"{part}_", None)
-        if obj is not None:
-            fields, arrays = obj.state()
-            model_desc[part] = _jsonable(fields)
-            buf = io.BytesIO()
-            np.savez(buf, **arrays)
-            files[f"{part}.npz"] = buf.getvalue()
+    _calibration_state(model, model_desc, files)
     return _write(path, card, model_desc, files)
 
 
@@ -541,9 +546,19 @@ def _load_transfer(desc: dict, zf: zipfile.ZipFile, path):
         else:
             model = members[0]
         model.n_train_ = int(desc["n_train"])
-        return MeasuredGapModel(ref, feature_set, model, lookup)
+        measured = MeasuredGapModel(ref, feature_set, model, lookup)
     except Exception as exc:
         raise _unreadable(exc, path) from None
+    from bandgaps.models.domain import ApplicabilityDomain
+    from bandgaps.models.intervals import IntervalCalibrator
+
+    measured.intervals_ = _load_part(
+        IntervalCalibrator, desc.get("intervals"), "intervals", zf, path
+    )
+    measured.domain_ = _load_part(ApplicabilityDomain, desc.get("domain"), "domain", zf, path)
+    if measured.domain_ is not None and len(measured.domain_.mean_) != width:
+        raise InputError(f"Model file {path}: its parts do not fit together; it is refused")
+    return measured
 
 
 def _unreadable(exc: Exception, path) -> InputError:

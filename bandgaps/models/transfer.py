@@ -369,9 +369,17 @@ def _key_text(comp) -> str:
 
 class MeasuredGapModel:
     """Formulas → measured band gap: composition features, the PBE reference's two columns and
-    a ``GatedGapModel``, fitted together (``fit(compositions, gaps)``)."""
+    a ``GatedGapModel``, fitted together (``fit(compositions, gaps)``).
+
+    ``intervals_`` (an ``IntervalCalibrator``) and ``domain_`` (an ``ApplicabilityDomain``),
+    when set, give each prediction a conformal set and a domain flag. They are calibrated on
+    held-out predictions the caller supplies (``calibrate``): the study uses the committee's
+    out-of-fold predictions of the official folds, whose σ is the members' spread.
+    """
 
     quantity = "measured gap"
+    intervals_ = None
+    domain_ = None
 
     def __init__(
         self,
@@ -415,6 +423,53 @@ class MeasuredGapModel:
 
     def predict_metal_proba_features(self, X: np.ndarray) -> np.ndarray:
         return self.model.predict_metal_proba(X)
+
+    # conformal sets and the domain ------------------------------------------------------
+    def predict_band_features(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(gap, gap − σ, gap + σ)`` with σ the committee members' spread (0 for one
+        model): the band the σ-scaled interval methods read."""
+        if isinstance(self.model, GatedCommittee):
+            gap, spread = self.model.predict(X, return_std=True)
+        else:
+            gap = self.model.predict(X)
+            spread = np.zeros_like(gap)
+        return gap, gap - spread, gap + spread
+
+    @property
+    def calibrated(self) -> bool:
+        return self.intervals_ is not None
+
+    def calibrate(self, compositions, X_train, y, pred, sigma, distance):
+        """Fit ``intervals_`` and ``domain_`` from held-out rows: targets ``y``, predictions
+        ``pred`` with spread ``sigma``, and each row's distance to training rows that did not
+        include it. ``compositions`` and ``X_train`` (their ``transform``) are the training
+        rows: the domain's known elements and reference sample."""
+        from bandgaps.features.composition import _as_compositions
+        from bandgaps.models.domain import ApplicabilityDomain
+        from bandgaps.models.intervals import IntervalCalibrator
+
+        y, pred, sigma = (np.asarray(a, float) for a in (y, pred, sigma))
+        self.intervals_ = IntervalCalibrator(random_state=SEED).fit(
+            y, pred, pred - sigma, pred + sigma
+        )
+        self.domain_ = (
+            ApplicabilityDomain(SEED)
+            .fit(X_train, _as_compositions(list(compositions)))
+            .calibrate_scores({"distance": distance, "σ": sigma}, np.abs(y - pred))
+        )
+        return self
+
+    def intervals_features(self, X: np.ndarray, level: float, band=None) -> dict[str, np.ndarray]:
+        """The conformal set at ``level``: ``lower``, ``upper`` and ``includes_min`` (0 eV, a
+        metal, belongs to the set), with the lower bound reaching 0 eV where it does."""
+        if not self.calibrated:
+            raise InputError("This measured-gap model has no calibrated intervals")
+        band = self.predict_band_features(X) if band is None else band
+        lo, hi, includes = self.intervals_.interval_set(*band, float(level))
+        lo = np.maximum(lo, 0.0)
+        if self.intervals_.y_min_ is not None:
+            lo = np.where(includes, np.minimum(lo, self.intervals_.y_min_), lo)
+        return {"lower": lo, "upper": hi, "includes_min": np.asarray(includes, bool)}
 
 
 __all__ = [
