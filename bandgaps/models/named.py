@@ -169,9 +169,9 @@ def predict_loaded(model, compositions) -> dict[str, np.ndarray]:
 def check_interval_options(name: str, level: float | None, risk: float | None) -> None:
     """Refuse a coverage or risk outside (0, 1), or one asked of a named model without
     intervals, before any model is trained or read."""
-    for value, what in ((level, "coverage"), (risk, "risk")):
-        if value is not None and not 0 < value < 1:
-            raise InputError(f"The {what} must be between 0 and 1, not {value:g}")
+    from bandgaps.models.training import check_coverage_and_risk
+
+    check_coverage_and_risk(level, risk)
     if (level is not None or risk is not None) and name != "measured-gap":
         raise InputError(
             f"The named model {name!r} has no conformal intervals; use --interval or --risk "
@@ -193,7 +193,14 @@ def predict_named(
     model, card = load_named(name)
     if (level is not None or risk is not None) and not getattr(model, "calibrated", False):
         raise InputError(f"The file of the named model {name!r} holds no conformal intervals")
-    cols = predict_loaded(model, comps)
+    calibrated = getattr(model, "calibrated", False)
+    if calibrated:
+        # one featurization and one committee pass for the gap, its band and the domain
+        X = model.transform(comps)
+        band = model.predict_band_features(X)
+        cols = {"gap": band[0], "metal probability": model.predict_metal_proba_features(X)}
+    else:
+        cols = predict_loaded(model, comps)
     frame = pd.DataFrame(
         {
             "formula": [str(c) for c in compositions],
@@ -201,9 +208,7 @@ def predict_named(
             "metal probability": cols["metal probability"],
         }
     )
-    if getattr(model, "calibrated", False):
-        X = model.transform(comps)
-        band = model.predict_band_features(X)
+    if calibrated:
         level = 0.9 if level is None else level
         sets = model.intervals_features(X, level, band)
         frame[f"lower {level:g}"] = sets["lower"]

@@ -81,6 +81,13 @@ def train_to_file(out: str | Path, table: TrainingTable, **kwargs) -> ModelCard:
     return card
 
 
+def check_coverage_and_risk(confidence: float | None, risk: float | None) -> None:
+    """One clear error for an interval coverage or a risk outside (0, 1)."""
+    for value, what in ((confidence, "coverage"), (risk, "risk")):
+        if value is not None and not 0 < value < 1:
+            raise InputError(f"The {what} must be between 0 and 1, not {value:g}")
+
+
 def predict_file(
     model_file: str | Path,
     formulas: list[str],
@@ -95,9 +102,7 @@ def predict_file(
     from bandgaps.features.composition import _as_compositions
 
     model, card, _ = load_model(model_file)
-    for value, what in ((confidence, "coverage"), (risk, "risk")):
-        if value is not None and not 0 < value < 1:
-            raise InputError(f"The {what} must be between 0 and 1, not {value:g}")
+    check_coverage_and_risk(confidence, risk)
     if (confidence is not None or risk is not None) and not model.calibrated:
         raise InputError(f"{model_file} was trained without a calibration split: no intervals")
     # one clear error naming a bad formula (counted from 1) before any work; parsed once
@@ -129,4 +134,11 @@ def predict_file(
     return frame
 
 
-__all__ = ["TrainingTable", "predict_file", "train", "train_to_file", "training_table"]
+__all__ = [
+    "TrainingTable",
+    "check_coverage_and_risk",
+    "predict_file",
+    "train",
+    "train_to_file",
+    "training_table",
+]
