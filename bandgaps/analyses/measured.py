@@ -253,11 +253,18 @@ def _positions(frame: pd.DataFrame, sub: pd.DataFrame) -> np.ndarray:
     return frame.index.get_indexer(sub.index)
 
 
+#: LightGBM settings of every ``expt_gap`` entry's gate and regressor (``None``: the models'
+#: small-data defaults). Part of each entry run's cache key.
+ENTRY_PARAMS: dict | None = None
+
+
 def build_model(entry: Entry, columns=None, seed: int = SEED, params: dict | None = None):
     """The unfitted model of an ``expt_gap`` entry on the shared feature layout: a
     ``GatedGapModel`` reading the entry's columns, or for ``COMMITTEE`` the median of the
-    gated variants. ``columns`` restricts the composition columns read (default all)."""
+    gated variants. ``columns`` restricts the composition columns read (default all);
+    ``params`` defaults to ``ENTRY_PARAMS``."""
 
+    params = ENTRY_PARAMS if params is None else params
     if entry.label == COMMITTEE.label:
         return GatedCommittee([build_model(e, columns, seed, params) for e in GATED_VARIANTS])
     n_comp = n_composition_features()
@@ -301,7 +308,7 @@ def run_expt_gap(entry: Entry, use_cache: bool = True, folds=None) -> BenchmarkR
 
         return run_task(task, fit_predict, entry.label, data=frame, folds=folds)
 
-    key = {"entry": entry.__dict__, "folds": folds, "seed": SEED}
+    key = {"entry": entry.__dict__, "folds": folds, "seed": SEED, "params": ENTRY_PARAMS}
     return cached("matbench-expt-gap", key, compute, enabled=use_cache)
 
 

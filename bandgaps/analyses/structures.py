@@ -127,8 +127,8 @@ class TrainingRun:
 
 
 def train_from_scratch(
-    epochs: int = 20,
-    patience: int = 8,
+    epochs: int = 12,
+    patience: int = 5,
     max_rows: int | None = None,
     use_cache: bool = True,
     **params,
@@ -240,7 +240,7 @@ class SupercellSweep:
 
 
 def supercell_sweep(
-    max_atoms: int = 12,
+    max_atoms: int = 10,
     sqs_steps: int = 10_000,
     random_sizes: tuple[int, ...] = (64, 216),
     random_seeds: int = 5,

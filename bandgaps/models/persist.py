@@ -23,6 +23,7 @@ user's own folder: never fill it with files from elsewhere.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -65,9 +66,16 @@ _TREE_FIELDS = (
 
 
 def library_versions() -> dict[str, str]:
+    """Installed versions of the libraries a model file records (a fresh dict each call)."""
+    return dict(_installed_versions())
+
+
+@functools.cache
+def _installed_versions() -> tuple[tuple[str, str], ...]:
+    # read once per process: the package metadata scan took 20 ms of every model load
     from importlib.metadata import version
 
-    return {name: version(name) for name in PINNED_LIBRARIES}
+    return tuple((name, version(name)) for name in PINNED_LIBRARIES)
 
 
 @dataclass
