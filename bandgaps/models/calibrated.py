@@ -243,10 +243,7 @@ class CalibratedCompositionModel(RegressorMixin, BaseEstimator):
         out = {}
         for level in levels or self.interval_levels():
             lo, hi, includes = self.predict_interval_sets_features(F, level, band)
-            floor = self.intervals_.y_min_
-            if floor is not None:
-                lo = np.where(includes, np.minimum(lo, floor), lo)
-            out[float(level)] = (lo, hi)
+            out[float(level)] = (self.intervals_.reach_minimum(lo, includes), hi)
         return out
 
     def predict_interval_features(self, F: np.ndarray, level: float, band=None) -> tuple:

@@ -311,6 +311,13 @@ class IntervalCalibrator:
         """``(lower, upper)`` of ``interval_set`` (without the minimum's membership)."""
         return self.interval_set(pred, lower_band, upper_band, level)[:2]
 
+    def reach_minimum(self, lower, includes_min) -> np.ndarray:
+        """``lower`` brought down to the target's minimum (0 eV) where the set includes it:
+        the one interval per row that holds the whole set."""
+        if self.y_min_ is None:
+            return np.asarray(lower, float)
+        return np.where(includes_min, np.minimum(lower, self.y_min_), lower)
+
     def upper(self, pred, lower_band, upper_band, risk: float, method: str | None = None):
         """One-sided bound above the truth with probability ≥ 1 − ``risk`` (a safe k-point
         length, an upper gap). ``method`` overrides the chosen scale (no groups then)."""

@@ -191,9 +191,9 @@ def predict_named(
     check_interval_options(spec.name, level, risk)
     comps = _as_compositions(list(compositions), index=range(1, len(compositions) + 1))
     model, card = load_named(name)
-    if (level is not None or risk is not None) and not getattr(model, "calibrated", False):
-        raise InputError(f"The file of the named model {name!r} holds no conformal intervals")
     calibrated = getattr(model, "calibrated", False)
+    if (level is not None or risk is not None) and not calibrated:
+        raise InputError(f"The file of the named model {name!r} holds no conformal intervals")
     if calibrated:
         # one featurization and one committee pass for the gap, its band and the domain
         X = model.transform(comps)

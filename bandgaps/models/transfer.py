@@ -466,9 +466,7 @@ class MeasuredGapModel:
             raise InputError("This measured-gap model has no calibrated intervals")
         band = self.predict_band_features(X) if band is None else band
         lo, hi, includes = self.intervals_.interval_set(*band, float(level))
-        lo = np.maximum(lo, 0.0)
-        if self.intervals_.y_min_ is not None:
-            lo = np.where(includes, np.minimum(lo, self.intervals_.y_min_), lo)
+        lo = self.intervals_.reach_minimum(np.maximum(lo, 0.0), includes)
         return {"lower": lo, "upper": hi, "includes_min": np.asarray(includes, bool)}
 
 
