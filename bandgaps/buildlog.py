@@ -39,17 +39,11 @@ def log_path() -> Path:
 
 
 def cache_entries(root: Path | None = None) -> int:
-    """Number of cached results (files) under the cache folder, the log itself excluded."""
-    if root is None:
-        from bandgaps.config import cache_dir
+    """Number of cached results (``bandgaps.cache.entries``): user artefacts beside the result
+    cache (named models, the build log, Matbench result files) do not count."""
+    from bandgaps import cache
 
-        root = cache_dir()
-    return sum(
-        1
-        for dirpath, _, names in os.walk(root)
-        for name in names
-        if name not in (LOG_NAME, CURRENT_NAME) and not name.startswith(".")
-    )
+    return cache.entries(root)
 
 
 def classify(entries_before: int, entries_after: int) -> str:
@@ -123,6 +117,28 @@ def on_pre_build(config, **kwargs) -> None:
     _write_current()
 
 
+def _nav_paths(nav) -> list[str]:
+    """Source paths of ``mkdocs.yml``'s nav, in reading order."""
+    out: list[str] = []
+    for item in nav or []:
+        value = next(iter(item.values())) if isinstance(item, dict) else item
+        if isinstance(value, list):
+            out.extend(_nav_paths(value))
+        elif isinstance(value, str):
+            out.append(value)
+    return out
+
+
+def on_files(files, config, **kwargs):
+    """Pages are executed in the order a reader meets them (the nav), not by file name, so each
+    page pays for its own stages and the Reproducibility page, last, sees every stage."""
+    from mkdocs.structure.files import Files
+
+    rank = {path: i for i, path in enumerate(_nav_paths(config.get("nav")))}
+    ordered = sorted(enumerate(files), key=lambda p: (rank.get(p[1].src_uri, len(rank)), p[0]))
+    return Files([f for _, f in ordered])
+
+
 def on_pre_page(page, config, files, **kwargs):
     _state["page_t0"] = time.perf_counter()
     return page
@@ -138,8 +154,17 @@ def on_page_content(html, page, config, files, **kwargs):
 def on_post_build(config, **kwargs) -> None:
     if "t0" not in _state:
         return
+    from bandgaps import cache
+
     after = cache_entries()
     (log_path().parent / CURRENT_NAME).unlink(missing_ok=True)
+    computed: dict[str, dict[str, float]] = {}
+    for record in cache.records():
+        if str(record.get("created", "")) >= _state["started"]:
+            entry = computed.setdefault(record["stage"], {"computed": 0, "seconds": 0.0})
+            entry["computed"] += 1
+            entry["seconds"] = round(entry["seconds"] + float(record.get("seconds", 0.0)), 2)
+    pruned = cache.prune()
     append_record(
         {
             "started": _state["started"],
@@ -148,6 +173,8 @@ def on_post_build(config, **kwargs) -> None:
             "cache_entries_before": _state["entries_before"],
             "cache_entries_after": after,
             "pages": _state["pages"],
+            "stages computed": computed,
+            "pruned": pruned["removed"],
             "cpus": os.cpu_count(),
             "machine": platform.machine(),
             "python": platform.python_version(),

@@ -29,6 +29,10 @@ data_app = typer.Typer(
     help="The pinned snapshots and the live Materials Project query.", no_args_is_help=True
 )
 app.add_typer(data_app, name="data")
+cache_app = typer.Typer(
+    help="The result cache of the site's stages (BANDGAPS_CACHE).", no_args_is_help=True
+)
+app.add_typer(cache_app, name="cache")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -127,6 +131,41 @@ def data_verify(
     for name in chosen:
         catalog.verify(name)
     out.print(f"{len(chosen)} catalog entries verified under {catalog.shared_root()}")
+
+
+@cache_app.command("info")
+def cache_info() -> None:
+    """List the cached stages: entries, seconds to compute, and whether the code still reaches
+    them."""
+    from bandgaps import cache
+
+    table = Table()
+    for col, justify in (("stage", "left"), ("entries", "right"), ("current", "right")):
+        table.add_column(col, justify=justify, no_wrap=True)
+    table.add_column("seconds", justify="right", no_wrap=True)
+    stages: dict[str, list[int | float]] = {}
+    for record in cache.records():
+        row = stages.setdefault(record["stage"], [0, 0, 0.0])
+        row[0] += 1
+        row[1] += cache.is_current(record)
+        row[2] += float(record.get("seconds", 0.0))
+    for name, (n, current, seconds) in sorted(stages.items()):
+        table.add_row(name, str(n), str(current), f"{seconds:.1f}")
+    out.print(table)
+    out.print(f"{cache.entries()} cached results under {cache.results_dir()}")
+
+
+@cache_app.command("prune")
+def cache_prune() -> None:
+    """Delete every cached result that no current key can reach (made by other code or other
+    library versions)."""
+    from bandgaps import cache
+
+    counts = cache.prune()
+    out.print(
+        f"removed {counts['removed']} cached results, kept {counts['kept']} "
+        f"under {cache.results_dir()}"
+    )
 
 
 @data_app.command("fetch")

@@ -23,7 +23,7 @@ def main() -> None:
     parser.add_argument("--model", default="pbe-gap")
     args = parser.parse_args()
     runs = tuple((n, w) for n in args.rows for w in args.workers)
-    table = throughput(runs, model=args.model, use_cache=False)
+    table = throughput(runs, model=args.model)
     print(table.drop(columns="measured").to_string(index=False, float_format="{:,.2f}".format))
 
 

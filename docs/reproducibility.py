@@ -81,12 +81,14 @@ md(f"The seed in this build: **{SEED}**.")
 # %% [markdown]
 # ## Time per stage
 #
-# How long each expensive step took when it was computed. Results are cached on disk, keyed by
-# everything that determines them: the sha256 of every file they read (snapshots and MEGNet
-# weights), their parameters, the versions of the libraries that compute them and a hash of the
-# `bandgaps` source (`bandgaps.cache.code_fingerprint`). A warm build reads them back, so these
-# are the times of the build that first computed them; change any of those and the next build
-# recomputes. Featurization is timed afresh in every build.
+# How long each expensive step took when it was computed. Each result is a cached *stage*
+# (`bandgaps.cache.Stage`) keyed by what determines it: the sha256 of every file it reads
+# (snapshots and MEGNet weights), its parameters, the versions of the libraries that compute it,
+# and the code that computes it — its module and every `bandgaps` module that module imports,
+# read as syntax trees so that docstrings, comments and formatting do not count. An edit
+# therefore recomputes only the stages whose code it touches. A warm build reads results back,
+# so these are the times of the build that first computed them. Featurization is timed afresh
+# in every build.
 
 # %% tags=["hide-input"]
 bench = R.featurization_benchmark(load_table("matbench-mp-gap-test")["formula"])
@@ -102,6 +104,22 @@ md(
     f"computed at {rate[R.COLD]:,.0f} formulas/s, {rate[R.COLD] / rate[R.MATMINER]:.0f}× "
     "matminer's one-formula-at-a-time rate, and read back from the cache at "
     f"{rate[R.WARM]:,.0f} formulas/s."
+)
+
+# %% tags=["hide-input"]
+costs = R.stage_costs()
+cold_total = costs["seconds"].sum()
+fig, ax = plt.subplots(figsize=(plots.PAGE_WIDTH, 0.28 * len(costs) + 1.2))
+ax.barh(costs["stage"], costs["seconds"] / 60, color="#3b6fb6")
+ax.invert_yaxis()
+ax.set_xlabel("minutes to compute from an empty cache (two cores when built in CI)")
+fig.tight_layout()
+plt.show()
+md(
+    f"The {len(costs)} cached stages of this build's results took **{cold_total / 60:.1f} min** "
+    f"to compute, against a cold-build budget of {R.GOALS['cold'] / 60:.0f} min for the "
+    "whole site (page execution and rendering come on top). Each stage's time is its own: "
+    "a stage that calls another counts only its own work."
 )
 
 # %% tags=["hide-input"]
@@ -154,8 +172,8 @@ md(
 # Every `mkdocs build` appends a record to `build-log.json` in the cache folder: its total and
 # per-page times, and whether it was **cold** (it started from an empty cache, so every model
 # was trained and every prediction made), **warm** (it computed nothing new) or **partial**.
-# Pages are executed in the order of their file names, and the first page that needs a result
-# computes it, so in a cold build the discussion page pays for most of the study.
+# Pages are executed in the order a reader meets them (the navigation), and the first page that
+# needs a result computes it; this page runs last, so it sees every stage of the build.
 
 # %% tags=["hide-input"]
 records = buildlog.read_log()
@@ -207,6 +225,23 @@ if len(pages):
     ax.legend(frameon=False)
     fig.tight_layout()
     plt.show()
+
+# %% tags=["hide-input"]
+budgets = R.page_budgets(records)
+if budgets["latest cold build (s)"].notna().any():
+    display(
+        budgets.style.format(
+            {"budget (s)": "{:.0f}", "latest cold build (s)": "{:.0f}"}, na_rep="—"
+        )
+    )
+    over = budgets.index[budgets["latest cold build (s)"] > budgets["budget (s)"]]
+    md(
+        "Pages over their cold budget in the latest cold build: "
+        + (", ".join(f"`{p}`" for p in over) if len(over) else "none")
+        + "."
+    )
+else:
+    md("No cold build is recorded in this cache yet, so no page can be set against its budget.")
 
 # %% [markdown]
 # ## How to rebuild

@@ -173,9 +173,9 @@ def test_the_committee_run_is_the_fitted_committee_on_each_fold(tasks, monkeypat
     small = PBEReference(Me.FEATURE_SET, params={"n_estimators": 60}).fit(
         pbe["composition"], pbe["target"]
     )
-    monkeypatch.setattr(Me, "pbe_reference", lambda use_cache=True: small)
+    monkeypatch.setattr(Me, "pbe_reference", lambda: small)
     monkeypatch.setattr(Me, "ENTRY_PARAMS", {"n_estimators": 40})
-    run = Me.run_expt_gap(Me.COMMITTEE, use_cache=False, folds=[0])
+    run = Me.run_expt_gap(Me.COMMITTEE, folds=[0])
     assert run.entry == Me.COMMITTEE.label and list(run.scores["fold"]) == [0]
     assert "metal label rows" in run.parameters[0]
     layout, F = Me._inputs(task, False, True, True)

@@ -95,7 +95,7 @@ def test_featurization_benchmark_measures_three_ways():
 
 
 def test_model_file_checks_measure_flips_and_crafted_files():
-    checks = R.model_file_checks(n_rows=120, n_flips=60, use_cache=False)
+    checks = R.model_file_checks(n_rows=120, n_flips=60)
     assert checks["flips detected"] == checks["bit flips"] == 60
     assert checks["crafted refused"] == checks["crafted files"] == 3
     assert checks["crafted that ran code"] == 0

@@ -109,32 +109,27 @@ class ReferenceProtocol:
     metrics: pd.DataFrame
 
 
-def reference_protocol(
-    n_estimators: int = 100, max_train: int | None = None, use_cache: bool = True
-) -> ReferenceProtocol:
+def reference_protocol(n_estimators: int = 100, max_train: int | None = None) -> ReferenceProtocol:
     """RF on Magpie trained on (a) all and (b) non-metal rows of an 80:20 metal-stratified split.
 
     Scored on all test rows and on the non-metal test rows, as the reference solution did.
     """
     from bandgaps.data.tables import snapshot_composition_table
 
-    table = snapshot_composition_table(use_cache=use_cache)
+    table = snapshot_composition_table()
     train, test = metal_stratified_split(table)
     train = subsample(train, max_train)
     sets = _side_sets({"test": (list(test["formula"]), test["band_gap"].to_numpy())})
     params = {"n_estimators": n_estimators, "random_state": SEED}
     nonmetal_train = train[train["band_gap"] > 0]
     results = {
-        "all": fit_predict(
-            "rf", train["formula"], train["band_gap"], sets, params=params, use_cache=use_cache
-        ),
+        "all": fit_predict("rf", train["formula"], train["band_gap"], sets, params=params),
         "non-metal": fit_predict(
             "rf",
             nonmetal_train["formula"],
             nonmetal_train["band_gap"],
             sets,
             params=params,
-            use_cache=use_cache,
         ),
     }
     rows = []
@@ -186,7 +181,6 @@ def matbench_protocol(
     candidates=MATBENCH_CANDIDATES,
     max_train: int | None = None,
     param_overrides: dict | None = None,
-    use_cache: bool = True,
 ) -> MatbenchProtocol:
     """Fit every candidate on train0; the strongest on val0 is the one whose test0 MAE we quote.
 
@@ -215,7 +209,6 @@ def matbench_protocol(
             feature_set=fs,
             params=params,
             calibrate_on="val",
-            use_cache=use_cache,
         )
         results[label] = res
         v = res.frame("val")

@@ -42,16 +42,16 @@ class StudyResults:
     kspacing: K.KSpacingStudy
 
 
-def collect(use_cache: bool = True) -> StudyResults:
+def collect() -> StudyResults:
     """Run every study of the site with its default (published) settings, from the cache when
     it holds them."""
     return StudyResults(
-        reference=C.reference_protocol(use_cache=use_cache),
-        matbench=C.matbench_protocol(use_cache=use_cache),
-        megnet=S.pretrained_on_snapshot(use_cache=use_cache),
-        scratch=S.train_from_scratch(use_cache=use_cache),
-        sweep=S.supercell_sweep(use_cache=use_cache),
-        kspacing=K.kspacing_study(use_cache=use_cache),
+        reference=C.reference_protocol(),
+        matbench=C.matbench_protocol(),
+        megnet=S.pretrained_on_snapshot(),
+        scratch=S.train_from_scratch(),
+        sweep=S.supercell_sweep(),
+        kspacing=K.kspacing_study(),
     )
 
 

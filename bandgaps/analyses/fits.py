@@ -17,11 +17,13 @@ import numpy as np
 import pandas as pd
 
 from bandgaps.analyses.common import digest
-from bandgaps.cache import cached
+from bandgaps.cache import Stage
 from bandgaps.features.composition import _as_compositions
 from bandgaps.models.calibrated import CalibratedCompositionModel
 from bandgaps.models.composition import get_spec
 from bandgaps.models.conformal import DEFAULT_LEVELS
+
+_COMPOSITION_FITS = Stage("composition-fits", __name__)
 
 
 @dataclass
@@ -71,7 +73,6 @@ def fit_predict(
     params: dict | None = None,
     calibrate_on: str | None = None,
     extra_features: dict[str, np.ndarray] | None = None,
-    use_cache: bool = True,
 ) -> FitResult:
     """Fit model ``kind`` and predict each named set ``{name: (formulas, targets or None)}``.
 
@@ -162,7 +163,7 @@ def fit_predict(
             domain_correlations={} if domain is None else domain.correlations_,
         )
 
-    return cached("composition-fits", key, compute, enabled=use_cache)
+    return _COMPOSITION_FITS(key, compute, code=(spec.module,))
 
 
 __all__ = ["FitResult", "fit_predict"]

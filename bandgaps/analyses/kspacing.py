@@ -69,7 +69,7 @@ def _aux_sets(data: KSpacingData) -> dict:
     }
 
 
-def transfer_features(data: KSpacingData, use_cache: bool = True) -> dict[str, pd.DataFrame]:
+def transfer_features(data: KSpacingData) -> dict[str, pd.DataFrame]:
     """Predictions of auxiliary models for every k-point formula, as feature columns.
 
     * formation energy per atom — LightGBM trained on matbench ``mp_e_form`` train0;
@@ -80,7 +80,7 @@ def transfer_features(data: KSpacingData, use_cache: bool = True) -> dict[str, p
     eform = load_table("matbench-mp-e-form-train")
     gap = load_table("matbench-mp-gap-train")
     sets = _aux_sets(data)
-    common = {"feature_set": "magpie+fractions", "use_cache": use_cache}
+    common = {"feature_set": "magpie+fractions"}
     fits = {
         "predicted formation energy (eV/atom)": fit_predict(
             "lgbm", eform["formula"], eform["target"], sets, params=AUX_PARAMS, **common
@@ -153,7 +153,7 @@ CANDIDATES = (
 )
 
 
-def _fit_candidate(data, transfer, candidate, param_overrides=None, use_cache=True, **extra_params):
+def _fit_candidate(data, transfer, candidate, param_overrides=None, **extra_params):
     """One candidate fitted on train, calibrated on val, predicting val and test."""
     _, kind, fs, params, extra = candidate
     params = {**params, "random_state": SEED, **(param_overrides or {}).get(kind, {})}
@@ -172,7 +172,6 @@ def _fit_candidate(data, transfer, candidate, param_overrides=None, use_cache=Tr
         params=params,
         calibrate_on="val",
         extra_features=extra_features,
-        use_cache=use_cache,
     )
 
 
@@ -188,7 +187,6 @@ class KSpacingStudy:
     candidates: tuple = CANDIDATES
     transfer: dict | None = None
     param_overrides: dict | None = None
-    use_cache: bool = True
 
     def with_band(self, label: str | None = None) -> FitResult:
         """Candidate ``label`` (default: the chosen one) with its ±1σ band: refitted with the
@@ -198,16 +196,13 @@ class KSpacingStudy:
         if np.isfinite(result.frame("val")["std"]).all():
             return result
         candidate = next(c for c in self.candidates if c[0] == label)
-        return _fit_candidate(
-            self.data, self.transfer, candidate, self.param_overrides, self.use_cache, sigma=True
-        )
+        return _fit_candidate(self.data, self.transfer, candidate, self.param_overrides, sigma=True)
 
 
 def kspacing_study(
     candidates=CANDIDATES,
     max_train: int | None = None,
     param_overrides: dict | None = None,
-    use_cache: bool = True,
 ) -> KSpacingStudy:
     """Fit every candidate on train, choose on val, score the RF baseline and the choice on
     test."""
@@ -215,11 +210,11 @@ def kspacing_study(
     data.train = subsample(data.train, max_train)
     transfer = None
     if any(extra for *_, extra in candidates):
-        transfer = transfer_features(data, use_cache=use_cache)
+        transfer = transfer_features(data)
     results, rows = {}, []
     for candidate in candidates:
         label = candidate[0]
-        res = _fit_candidate(data, transfer, candidate, param_overrides, use_cache)
+        res = _fit_candidate(data, transfer, candidate, param_overrides)
         results[label] = res
         v = res.frame("val")
         m = regression_metrics(v["target"], v["mean"])
@@ -249,7 +244,6 @@ def kspacing_study(
         candidates=tuple(candidates),
         transfer=transfer,
         param_overrides=param_overrides,
-        use_cache=use_cache,
     )
 
 

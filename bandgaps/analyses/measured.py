@@ -27,7 +27,7 @@ import pandas as pd
 from bandgaps.analyses.common import digest
 from bandgaps.analyses.matbench import TASKS, BenchmarkRun, MatbenchTask, run_task
 from bandgaps.analyses.si_ge import BRIEF_FORMULAS, si_ge_grid, weber_alonso_gap
-from bandgaps.cache import cached
+from bandgaps.cache import Stage
 from bandgaps.config import SEED
 from bandgaps.models.transfer import (
     LARGE_DATA,
@@ -39,6 +39,14 @@ from bandgaps.models.transfer import (
     composition_key,
     only_elements,
 )
+
+_PBE_REFERENCE = Stage("pbe-reference", __name__)
+_MATBENCH_EXPT_GAP = Stage("matbench-expt-gap", __name__)
+_MATBENCH_EXPT_IS_METAL = Stage("matbench-expt-is-metal", __name__)
+_MATBENCH_MP_GAP = Stage("matbench-mp-gap", __name__)
+_MEASURED_GAP_MODEL = Stage("measured-gap-model", __name__)
+_SI_GE_MEASURED = Stage("si-ge-measured", __name__)
+
 
 FEATURE_SET = "magpie+fractions"
 
@@ -86,11 +94,11 @@ def _frame_digest(frame: pd.DataFrame) -> str:
     return digest(list(frame["formula"]), frame["target"].to_numpy())
 
 
-def task_features(task: MatbenchTask, frame: pd.DataFrame, use_cache: bool = True) -> np.ndarray:
+def task_features(task: MatbenchTask, frame: pd.DataFrame) -> np.ndarray:
     """Composition features of every row of a task (a function of composition only)."""
     from bandgaps.features.composition import CompositionFeatures
 
-    return CompositionFeatures(FEATURE_SET, cache=use_cache).transform(list(frame["composition"]))
+    return CompositionFeatures(FEATURE_SET, cache=True).transform(list(frame["composition"]))
 
 
 @functools.cache
@@ -100,18 +108,18 @@ def _task_frame(name: str) -> pd.DataFrame:
 
 
 @functools.cache
-def pbe_reference(use_cache: bool = True) -> PBEReference:
+def pbe_reference() -> PBEReference:
     """The PBE-side models, trained on every row of ``mp_gap`` (cached on disk, and read once
     per process)."""
     task = TASKS["mp_gap"]
     frame = _task_frame("mp_gap")
 
     def compute():
-        F = task_features(task, frame, use_cache)
+        F = task_features(task, frame)
         return PBEReference(FEATURE_SET, random_state=SEED).fit_features(F, frame["target"])
 
     key = {"data": _frame_digest(frame), "params": LARGE_DATA, "features": FEATURE_SET}
-    return cached("pbe-reference", key, compute, enabled=use_cache)
+    return _PBE_REFERENCE(key, compute)
 
 
 def n_composition_features() -> int:
@@ -235,15 +243,15 @@ def mp_lookup() -> MPGapLookup:
 
 
 def _inputs(
-    task: MatbenchTask, use_cache: bool, transfer: bool, lookup: bool = False
+    task: MatbenchTask, transfer: bool, lookup: bool = False
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """A task's rows and feature matrix: composition features, then (with ``transfer``) the PBE
     reference's two columns, then (with ``lookup``) the three MP lookup columns — the layout
     every entry shares, so an entry that ignores the lookup drops the last three columns."""
     frame = _task_frame(task.name)
-    F = task_features(task, frame, use_cache)
+    F = task_features(task, frame)
     if transfer:
-        F = np.hstack([F, pbe_reference(use_cache).transform_features(F)])
+        F = np.hstack([F, pbe_reference().transform_features(F)])
     if lookup:
         F = np.hstack([F, mp_lookup().featurize_many(frame["composition"])])
     return frame, F
@@ -281,20 +289,18 @@ def build_model(entry: Entry, columns=None, seed: int = SEED, params: dict | Non
     )
 
 
-def run_expt_gap(entry: Entry, use_cache: bool = True, folds=None) -> BenchmarkRun:
+def run_expt_gap(entry: Entry, folds=None) -> BenchmarkRun:
     """One ``expt_gap`` entry on the published folds (cached). ``COMMITTEE`` is read from its
     members' runs (``committee_run``)."""
     task = TASKS["expt_gap"]
     if entry.label == COMMITTEE.label:
-        return committee_run(use_cache, folds)
+        return committee_run(folds)
 
     def compute():
-        frame, F = _inputs(task, use_cache, entry.transfer, entry.lookup)
+        frame, F = _inputs(task, entry.transfer, entry.lookup)
         metal_frame = metal_F = None
         if entry.related_labels:
-            metal_frame, metal_F = _inputs(
-                TASKS["expt_is_metal"], use_cache, entry.transfer, entry.lookup
-            )
+            metal_frame, metal_F = _inputs(TASKS["expt_is_metal"], entry.transfer, entry.lookup)
 
         def fit_predict(train, test, fold):
             tr, te = _positions(frame, train), _positions(frame, test)
@@ -309,10 +315,10 @@ def run_expt_gap(entry: Entry, use_cache: bool = True, folds=None) -> BenchmarkR
         return run_task(task, fit_predict, entry.label, data=frame, folds=folds)
 
     key = {"entry": entry.__dict__, "folds": folds, "seed": SEED, "params": ENTRY_PARAMS}
-    return cached("matbench-expt-gap", key, compute, enabled=use_cache)
+    return _MATBENCH_EXPT_GAP(key, compute)
 
 
-def committee_run(use_cache: bool = True, folds=None) -> BenchmarkRun:
+def committee_run(folds=None) -> BenchmarkRun:
     """``COMMITTEE`` on the published folds: on each fold, the median of the gated variants'
     predictions and their spread (σ, the members' standard deviation). A committee member is
     the same model, with the same seed and rows, as that variant's own entry (a member reads
@@ -321,7 +327,7 @@ def committee_run(use_cache: bool = True, folds=None) -> BenchmarkRun:
     from bandgaps.analyses.matbench import score_fold
 
     task = TASKS["expt_gap"]
-    runs = [run_expt_gap(e, use_cache, folds) for e in GATED_VARIANTS]
+    runs = [run_expt_gap(e, folds) for e in GATED_VARIANTS]
     first = runs[0].predictions
     for run in runs[1:]:
         if not run.predictions.index.equals(first.index):
@@ -338,15 +344,15 @@ def committee_run(use_cache: bool = True, folds=None) -> BenchmarkRun:
     return BenchmarkRun(task, COMMITTEE.label, predictions, pd.DataFrame(scores), params, seconds)
 
 
-def run_expt_is_metal(entry: Entry, use_cache: bool = True, folds=None) -> BenchmarkRun:
+def run_expt_is_metal(entry: Entry, folds=None) -> BenchmarkRun:
     """One ``expt_is_metal`` entry on the published (stratified) folds (cached)."""
     task = TASKS["expt_is_metal"]
 
     def compute():
-        frame, F = _inputs(task, use_cache, entry.transfer, entry.lookup)
+        frame, F = _inputs(task, entry.transfer, entry.lookup)
         gap_frame = gap_F = None
         if entry.related_labels:
-            gap_frame, gap_F = _inputs(TASKS["expt_gap"], use_cache, entry.transfer, entry.lookup)
+            gap_frame, gap_F = _inputs(TASKS["expt_gap"], entry.transfer, entry.lookup)
 
         def fit_predict(train, test, fold):
             tr, te = _positions(frame, train), _positions(frame, test)
@@ -362,10 +368,10 @@ def run_expt_is_metal(entry: Entry, use_cache: bool = True, folds=None) -> Bench
         return run_task(task, fit_predict, entry.label, data=frame, folds=folds)
 
     key = {"entry": entry.__dict__, "folds": folds, "seed": SEED}
-    return cached("matbench-expt-is-metal", key, compute, enabled=use_cache)
+    return _MATBENCH_EXPT_IS_METAL(key, compute)
 
 
-def run_mp_gap(use_cache: bool = True, folds=None) -> BenchmarkRun:
+def run_mp_gap(folds=None) -> BenchmarkRun:
     """``mp_gap`` from composition only: LightGBM (Huber loss) on Magpie + fractions (cached)."""
     from bandgaps.models.boosting import BoostedRegressor
 
@@ -373,7 +379,7 @@ def run_mp_gap(use_cache: bool = True, folds=None) -> BenchmarkRun:
 
     def compute():
         frame = _task_frame("mp_gap")
-        F = task_features(task, frame, use_cache)
+        F = task_features(task, frame)
 
         def fit_predict(train, test, fold):
             tr, te = _positions(frame, train), _positions(frame, test)
@@ -385,31 +391,31 @@ def run_mp_gap(use_cache: bool = True, folds=None) -> BenchmarkRun:
         return run_task(task, fit_predict, MP_GAP_ENTRY, data=frame, folds=folds)
 
     key = {"params": MP_GAP_PARAMS, "folds": folds, "seed": SEED}
-    return cached("matbench-mp-gap", key, compute, enabled=use_cache)
+    return _MATBENCH_MP_GAP(key, compute)
 
 
-def layout(compositions, use_cache: bool = True, lookup: bool = False) -> np.ndarray:
+def layout(compositions, lookup: bool = False) -> np.ndarray:
     """The shared feature layout for any compositions: composition features, the PBE
     reference's two columns, and (with ``lookup``) the three MP lookup columns."""
     from bandgaps.features.composition import CompositionFeatures
 
     comps = list(compositions)
-    F = CompositionFeatures(FEATURE_SET, cache=use_cache).transform(comps)
-    parts = [F, pbe_reference(use_cache).transform_features(F)]
+    F = CompositionFeatures(FEATURE_SET, cache=True).transform(comps)
+    parts = [F, pbe_reference().transform_features(F)]
     if lookup:
         parts.append(mp_lookup().featurize_many(comps))
     return np.hstack(parts)
 
 
-def committee_out_of_fold(use_cache: bool = True) -> pd.DataFrame:
+def committee_out_of_fold() -> pd.DataFrame:
     """The measured-gap committee's out-of-fold predictions of ``expt_gap`` on the official
     folds (from the benchmark run, not refitted): target, prediction, σ (the members' spread)
     and each row's distance to its fold's training rows (``bandgaps.models.domain``), in the
     task's row order."""
     from bandgaps.models.domain import ApplicabilityDomain
 
-    frame, F = _inputs(TASKS["expt_gap"], use_cache, True, COMMITTEE.lookup)
-    oof = run_expt_gap(COMMITTEE, use_cache).predictions.loc[frame.index]
+    frame, F = _inputs(TASKS["expt_gap"], True, COMMITTEE.lookup)
+    oof = run_expt_gap(COMMITTEE).predictions.loc[frame.index]
     folds = oof["fold"].to_numpy()
     distance = np.empty(len(frame))
     comps = list(frame["composition"])
@@ -433,14 +439,12 @@ class MeasuredIntervals:
     chosen: list[str]  # the adaptive method each fold's calibration chose
 
 
-def measured_interval_study(
-    use_cache: bool = True, levels: tuple[float, ...] = (0.68, 0.9, 0.95)
-) -> MeasuredIntervals:
+def measured_interval_study(levels: tuple[float, ...] = (0.68, 0.9, 0.95)) -> MeasuredIntervals:
     """Coverage within metals and non-metals of the committee's conformal sets, fold by fold
     (no row calibrates its own set; nothing is refitted)."""
     from bandgaps.models.intervals import IntervalCalibrator, width_error_rho
 
-    oof = committee_out_of_fold(use_cache)
+    oof = committee_out_of_fold()
     y, pred, sigma = (oof[c].to_numpy(float) for c in ("target", "prediction", "σ"))
     band = (pred, pred - sigma, pred + sigma)
     folds = oof["fold"].to_numpy()
@@ -495,7 +499,7 @@ def measured_interval_study(
     return MeasuredIntervals(pd.DataFrame(summary), rho, chosen)
 
 
-def measured_gap_model(use_cache: bool = True):
+def measured_gap_model():
     """The study's measured-gap model (``MEASURED_ENTRY``) trained on every ``expt_gap`` row,
     the gates also on every ``expt_is_metal`` row: ``(MeasuredGapModel, counts)``, cached."""
     from bandgaps.models.transfer import MeasuredGapModel
@@ -503,18 +507,18 @@ def measured_gap_model(use_cache: bool = True):
     entry = next(e for e in (*EXPT_GAP_ENTRIES, COMMITTEE) if e.label == MEASURED_ENTRY)
 
     def compute():
-        frame, F = _inputs(TASKS["expt_gap"], use_cache, True, entry.lookup)
-        mframe, mF = _inputs(TASKS["expt_is_metal"], use_cache, True, entry.lookup)
+        frame, F = _inputs(TASKS["expt_gap"], True, entry.lookup)
+        mframe, mF = _inputs(TASKS["expt_is_metal"], True, entry.lookup)
         model = build_model(entry).fit(
             F, frame["target"].to_numpy(), mF, mframe["target"].to_numpy()
         )
         measured = MeasuredGapModel(
-            pbe_reference(use_cache), FEATURE_SET, model, mp_lookup() if entry.lookup else None
+            pbe_reference(), FEATURE_SET, model, mp_lookup() if entry.lookup else None
         )
         if entry.label == COMMITTEE.label:
             # cross-conformal: the official folds' out-of-fold predictions calibrate the
             # all-rows model (trained on a quarter more rows, so slightly conservative)
-            oof = committee_out_of_fold(use_cache)
+            oof = committee_out_of_fold()
             measured.calibrate(
                 frame["composition"],
                 F,
@@ -529,7 +533,7 @@ def measured_gap_model(use_cache: bool = True):
         return measured, counts
 
     key = {"entry": entry.__dict__, "seed": SEED}
-    return cached("measured-gap-model", key, compute, enabled=use_cache)
+    return _MEASURED_GAP_MODEL(key, compute)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -618,7 +622,7 @@ def _x_ge(comp) -> float:
     return float(comp.get_atomic_fraction("Ge"))
 
 
-def si_ge_measured(use_cache: bool = True, n_grid: int = 101) -> SiGeMeasured:
+def si_ge_measured(n_grid: int = 101) -> SiGeMeasured:
     """Train the measured-gap model (``MEASURED_ENTRY``) on every ``expt_gap`` /
     ``expt_is_metal`` row not made only of Si and Ge, predict Si(1-x)Ge(x), and score the
     curve against Weber & Alonso at 4.2 K and brought to 300 K."""
@@ -627,13 +631,13 @@ def si_ge_measured(use_cache: bool = True, n_grid: int = 101) -> SiGeMeasured:
     entry = next(e for e in (*EXPT_GAP_ENTRIES, COMMITTEE) if e.label == MEASURED_ENTRY)
 
     def compute():
-        frame, F = _inputs(TASKS["expt_gap"], use_cache, True, entry.lookup)
-        mframe, mF = _inputs(TASKS["expt_is_metal"], use_cache, True, entry.lookup)
+        frame, F = _inputs(TASKS["expt_gap"], True, entry.lookup)
+        mframe, mF = _inputs(TASKS["expt_is_metal"], True, entry.lookup)
         keep, mkeep = rows_without_system(frame), rows_without_system(mframe)
         y, my = frame["target"].to_numpy(), mframe["target"].to_numpy()
         model = build_model(entry).fit(F[keep], y[keep], mF[mkeep], my[mkeep])
         grid = si_ge_grid(n_grid)
-        G = layout(grid["formula"], use_cache, entry.lookup)
+        G = layout(grid["formula"], entry.lookup)
         grid["gap"] = model.predict(G)
         grid["metal probability"] = model.predict_metal_proba(G)
         # the same model without the composition columns that switch discretely across Si–Ge
@@ -642,7 +646,7 @@ def si_ge_measured(use_cache: bool = True, n_grid: int = 101) -> SiGeMeasured:
         )
         grid["gap, no switching features"] = model_s.predict(G)
         brief = pd.DataFrame({"formula": list(BRIEF_FORMULAS)})
-        brief["mean"] = model.predict(layout(brief["formula"], use_cache, entry.lookup))
+        brief["mean"] = model.predict(layout(brief["formula"], entry.lookup))
         brief["std"] = np.nan
         grid["experiment 4.2 K"] = curve_at(grid["x"], CURVE_T)
         grid["experiment 300 K"] = curve_at(grid["x"], ROOM_T)
@@ -651,8 +655,8 @@ def si_ge_measured(use_cache: bool = True, n_grid: int = 101) -> SiGeMeasured:
         rows["above curve (eV)"] = rows["target"] - curve_at(rows["x"], ROOM_T)
         rows["far above"] = rows["above curve (eV)"] > FAR_ABOVE
         switches = feature_switches(
-            lambda comps: model.predict(layout(comps, use_cache, entry.lookup)),
-            lambda comps: layout(comps, use_cache, entry.lookup),
+            lambda comps: model.predict(layout(comps, entry.lookup)),
+            lambda comps: layout(comps, entry.lookup),
             entry.lookup,
         )
 
@@ -672,7 +676,7 @@ def si_ge_measured(use_cache: bool = True, n_grid: int = 101) -> SiGeMeasured:
         )
 
     key = {"entry": entry.__dict__, "grid": n_grid, "seed": SEED}
-    return cached("si-ge-measured", key, compute, enabled=use_cache)
+    return _SI_GE_MEASURED(key, compute)
 
 
 #: A Si–Ge row this far above the 300 K curve (eV) is not a fundamental-gap measurement.

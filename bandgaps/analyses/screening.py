@@ -15,8 +15,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from bandgaps.cache import cached
+from bandgaps.cache import Stage
 from bandgaps.config import cache_dir
+
+_SCREENING_SPACE = Stage("screening-space", __name__)
+_SCREENING_THROUGHPUT = Stage("screening-throughput", __name__)
+_SCREENING_STRUCTURES = Stage("screening-structures", __name__)
+
 
 #: Elements of the page's chemical space: main-group and common transition metals, the
 #: chalcogens, pnictogens and halogens of semiconductor chemistry.
@@ -146,7 +151,7 @@ class SpaceScreen:
     workers: int
 
 
-def space_screen(use_cache: bool = True) -> SpaceScreen:
+def space_screen() -> SpaceScreen:
     """Screen ``space_formulas()`` with the measured-gap and PBE-gap models (no filter)."""
     formulas = space_formulas()
 
@@ -172,11 +177,9 @@ def space_screen(use_cache: bool = True) -> SpaceScreen:
             report.workers,
         )
 
-    return cached(
-        "screening-space",
+    return _SCREENING_SPACE(
         {"elements": SPACE_ELEMENTS, "n": len(formulas)},
         compute,
-        enabled=use_cache,
     )
 
 
@@ -228,7 +231,7 @@ class _PeakMemory:
 BENCH_RUNS = ((100_000, 2), (200_000, 1), (200_000, 2), (1_000_000, 2))
 
 
-def throughput(runs=BENCH_RUNS, model: str = "pbe-gap", use_cache: bool = True) -> pd.DataFrame:
+def throughput(runs=BENCH_RUNS, model: str = "pbe-gap") -> pd.DataFrame:
     """Composition screens of generated formulas end to end (read → features → LightGBM →
     Parquet) on embedded clusters of 1 or 2 workers: rate, start-up and peak memory per run."""
     from bandgaps.screening import chemical_space
@@ -262,14 +265,10 @@ def throughput(runs=BENCH_RUNS, model: str = "pbe-gap", use_cache: bool = True) 
             )
         return pd.DataFrame(rows)
 
-    return cached(
-        "screening-throughput", {"runs": list(runs), "model": model}, compute, enabled=use_cache
-    )
+    return _SCREENING_THROUGHPUT({"runs": list(runs), "model": model}, compute)
 
 
-def structure_throughput(
-    max_atoms: int = 12, n_cells: int = 4000, workers: int = 2, use_cache: bool = True
-) -> dict:
+def structure_throughput(max_atoms: int = 12, n_cells: int = 4000, workers: int = 2) -> dict:
     """The pretrained 2018 MEGNet band-gap model screening enumerated Si–Ge cells written as one
     extended XYZ file: structures per second end to end and once the workers are up."""
 
@@ -302,7 +301,7 @@ def structure_throughput(
         }
 
     key = {"max_atoms": max_atoms, "n": n_cells, "workers": workers}
-    return cached("screening-structures", key, compute, enabled=use_cache)
+    return _SCREENING_STRUCTURES(key, compute)
 
 
 __all__ = [

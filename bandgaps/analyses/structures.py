@@ -21,10 +21,15 @@ from bandgaps.analyses.si_ge import (
     mae_vs_experiment,
     weber_alonso_gap,
 )
-from bandgaps.cache import cached
+from bandgaps.cache import Stage
 from bandgaps.data.tables import SNAPSHOT, structure_table
 from bandgaps.models.megnet import FAMILIES, TRAINED_ON, PretrainedEnsemble, converter_key
 from bandgaps.models.megnet_training import structures_digest
+
+_MEGNET_SNAPSHOT = Stage("megnet-snapshot", __name__)
+_MEGNET_TRAINING = Stage("megnet-training", __name__)
+_SUPERCELL_SWEEP = Stage("supercell-sweep", __name__)
+
 
 #: The reference solution's and the MEGNet paper's figures, for side-by-side tables.
 PUBLISHED = {"MEGNet 2018 band-gap model (paper, MP 2018 test split)": 0.33}
@@ -42,12 +47,12 @@ def _snapshot_sha() -> str:
     return catalog.get(SNAPSHOT).sha256
 
 
-def pretrained_on_snapshot(use_cache: bool = True) -> pd.DataFrame:
+def pretrained_on_snapshot() -> pd.DataFrame:
     """2018 regressor and classifier predictions for every structure of the MP snapshot
     (structures with isolated atoms dropped: a graph needs neighbours)."""
 
     def compute() -> pd.DataFrame:
-        mp = structure_table(use_cache=use_cache)
+        mp = structure_table()
         structures = list(mp["structure"])
         reg = PretrainedEnsemble("megnet-2018")
         clf = PretrainedEnsemble("megnet-2018-classifier")
@@ -79,7 +84,7 @@ def pretrained_on_snapshot(use_cache: bool = True) -> pd.DataFrame:
         "models": families,
         "weights": {f: FAMILIES[f].checksums() for f in families},
     }
-    return cached("megnet-snapshot", key, compute, enabled=use_cache)
+    return _MEGNET_SNAPSHOT(key, compute)
 
 
 def pretrained_metrics(pred: pd.DataFrame) -> pd.DataFrame:
@@ -130,7 +135,6 @@ def train_from_scratch(
     epochs: int = 12,
     patience: int = 5,
     max_rows: int | None = None,
-    use_cache: bool = True,
     **params,
 ) -> TrainingRun:
     """Train MEGNet on the snapshot's non-metals (80:10:10 split, seed 42), score test rows."""
@@ -139,7 +143,7 @@ def train_from_scratch(
     settings = {"epochs": epochs, "patience": patience, "random_state": SEED, **params}
 
     def compute() -> TrainingRun:
-        mp = structure_table(use_cache=use_cache)
+        mp = structure_table()
         nm = mp[mp["band_gap"] > 0].sample(frac=1.0, random_state=SEED)
         if max_rows is not None:
             nm = nm.iloc[:max_rows]
@@ -194,7 +198,7 @@ def train_from_scratch(
         "settings": settings,
         "weights": FAMILIES["megnet-2018"].checksums(),  # the comparison column
     }
-    return cached("megnet-training", key, compute, enabled=use_cache)
+    return _MEGNET_TRAINING(key, compute)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -246,7 +250,6 @@ def supercell_sweep(
     random_seeds: int = 5,
     disorder_points: int = 101,
     scale: str = "vegard",
-    use_cache: bool = True,
 ) -> SupercellSweep:
     """Build the enumerated, SQS and random cells and predict them with every model."""
     from bandgaps.data import catalog
@@ -331,7 +334,7 @@ def supercell_sweep(
             timings=timings,
         )
 
-    return cached("supercell-sweep", settings, compute, enabled=use_cache)
+    return _SUPERCELL_SWEEP(settings, compute)
 
 
 def sweep_long(sweep: SupercellSweep) -> pd.DataFrame:

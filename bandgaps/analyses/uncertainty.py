@@ -223,7 +223,6 @@ def leave_cluster_out(
     params: dict,
     n_clusters: int = 5,
     max_train: int | None = LCO_MAX_TRAIN,
-    use_cache: bool = True,
 ) -> LeaveClusterOut:
     """matbench mp_gap fold 0 clustered into chemical families (k-means on Magpie features):
     for each family, fit on train0 without it, calibrate on val0 without it, and score the
@@ -257,7 +256,6 @@ def leave_cluster_out(
             feature_set=feature_set,
             params={**params, "random_state": SEED},
             calibrate_on="val",
-            use_cache=use_cache,
         )
         results[k] = res
         frame = res.frame("held-out")

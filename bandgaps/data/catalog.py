@@ -24,10 +24,14 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from bandgaps.cache import cached
+from bandgaps.cache import Stage
 from bandgaps.config import progress_enabled, shared_root
 from bandgaps.errors import InputError, SnapshotError
 from bandgaps.files import sha256_file
+
+_FORMULA_TABLE = Stage("formula-table", __name__)
+_MP_FRAME = Stage("mp-frame", __name__)
+
 
 MP_JSON = "mp-json"  # pandas "split" JSON of MP rows with Structure dicts (matminer io)
 FORMULA_CSV = "formula-csv"  # formula,target table
@@ -145,7 +149,7 @@ def path(name: str) -> Path:
     return verify(name)
 
 
-def load(name: str, *, use_cache: bool = True) -> pd.DataFrame:
+def load(name: str) -> pd.DataFrame:
     """Load the catalog data set ``name`` as a DataFrame (files and other sources:
     ``bandgaps.data.tables.load_table``).
 
@@ -157,15 +161,13 @@ def load(name: str, *, use_cache: bool = True) -> pd.DataFrame:
     entry = get(name)
     file = verify(name)
     if entry.kind == MP_JSON:
-        df = _cached_mp_frame(file, entry.sha256, use_cache)
+        df = _cached_mp_frame(file, entry.sha256)
     elif entry.kind == FORMULA_CSV:
         df = _memo(
-            ("formula-table", entry.sha256, use_cache),
-            lambda: cached(
-                "formula-table",
+            ("formula-table", entry.sha256),
+            lambda: _FORMULA_TABLE(
                 {"sha256": entry.sha256},
                 lambda: _read_formula_csv(file),
-                enabled=use_cache,
             ),
         )
     elif entry.kind == STRUCTURE:
@@ -182,7 +184,7 @@ def load(name: str, *, use_cache: bool = True) -> pd.DataFrame:
     return df
 
 
-def load_snapshot_file(file: str | Path, *, use_cache: bool = True) -> pd.DataFrame:
+def load_snapshot_file(file: str | Path) -> pd.DataFrame:
     """Load an MP snapshot written by ``bandgaps.data.mp_query.fetch_snapshot``.
 
     When the provenance record sits beside the file its checksum is verified too, and the
@@ -200,7 +202,7 @@ def load_snapshot_file(file: str | Path, *, use_cache: bool = True) -> pd.DataFr
             f"Checksum mismatch for {file}: sha256 {actual}, provenance record "
             f"says {prov['sha256']}. Re-run `bandgaps data fetch` to rewrite it."
         )
-    df = _cached_mp_frame(file, actual, use_cache)
+    df = _cached_mp_frame(file, actual)
     df.attrs["dataset"] = str(file)
     df.attrs["sha256"] = actual
     df.attrs["provenance"] = prov
@@ -231,11 +233,11 @@ def _memo(key: tuple, load) -> pd.DataFrame:
     return df
 
 
-def _cached_mp_frame(file: Path, sha: str, use_cache: bool) -> pd.DataFrame:
+def _cached_mp_frame(file: Path, sha: str) -> pd.DataFrame:
     # a fresh frame on every call, so callers may add or drop columns freely
     return _memo(
-        ("mp-frame", sha, use_cache),
-        lambda: cached("mp-frame", {"sha256": sha}, lambda: _read_mp_json(file), enabled=use_cache),
+        ("mp-frame", sha),
+        lambda: _MP_FRAME({"sha256": sha}, lambda: _read_mp_json(file)),
     )
 
 

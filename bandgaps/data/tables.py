@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bandgaps.cache import Stage
 from bandgaps.data import catalog
 from bandgaps.data.cleaning import (
     cleaning_report,
@@ -33,6 +34,9 @@ from bandgaps.data.cleaning import (
 )
 from bandgaps.data.formulas import numbers_from_text
 from bandgaps.errors import InputError
+
+_COMPOSITION_TABLE = Stage("composition-table", __name__)
+
 
 #: The MP band-structure snapshot the study is built on.
 SNAPSHOT = "mp-bandstructure-binaries"
@@ -64,7 +68,7 @@ def source_kind(source: str | Path) -> str:
     )
 
 
-def load_table(source: str | Path, *, use_cache: bool = True) -> pd.DataFrame:
+def load_table(source: str | Path) -> pd.DataFrame:
     """Load a catalog data set, a fetched MP snapshot or a formula CSV/Parquet file.
 
     Catalog entries and snapshots are checksum-verified; ``attrs["sha256"]`` is the checksum of
@@ -73,9 +77,9 @@ def load_table(source: str | Path, *, use_cache: bool = True) -> pd.DataFrame:
     """
     kind = source_kind(source)
     if kind == "catalog":
-        return catalog.load(str(source), use_cache=use_cache)
+        return catalog.load(str(source))
     if kind == "snapshot":
-        return catalog.load_snapshot_file(source, use_cache=use_cache)
+        return catalog.load_snapshot_file(source)
     return _read_formula_file(Path(source), kind)
 
 
@@ -116,26 +120,25 @@ def composition_model_table(df: pd.DataFrame) -> pd.DataFrame:
     return keep_lowest_energy_polymorph(drop_isolated_atoms(df))
 
 
-def snapshot_composition_table(name: str = SNAPSHOT, *, use_cache: bool = True) -> pd.DataFrame:
+def snapshot_composition_table(name: str = SNAPSHOT) -> pd.DataFrame:
     """``composition_model_table`` of a catalog snapshot without its structures, cached by the
     snapshot's checksum (composition models need no structures, and unpickling thousands of
     them costs seconds on every page)."""
-    from bandgaps.cache import cached
 
     def compute() -> pd.DataFrame:
-        table = composition_model_table(catalog.load(name, use_cache=use_cache))
+        table = composition_model_table(catalog.load(name))
         return table.drop(columns=["structure"], errors="ignore")
 
     catalog.verify(name)
     key = {"snapshot": catalog.get(name).sha256, "rules": "composition_model_table"}
-    out = cached("composition-table", key, compute, enabled=use_cache)
+    out = _COMPOSITION_TABLE(key, compute)
     out.attrs.update(dataset=name, sha256=catalog.get(name).sha256)
     return out
 
 
-def structure_table(name: str = SNAPSHOT, *, use_cache: bool = True) -> pd.DataFrame:
+def structure_table(name: str = SNAPSHOT) -> pd.DataFrame:
     """An MP snapshot for structure models: every polymorph kept, isolated-atom cells dropped."""
-    mp = load_table(name, use_cache=use_cache)
+    mp = load_table(name)
     out = drop_isolated_atoms(mp)
     out.attrs["sha256"] = mp.attrs["sha256"]
     out.attrs["dataset"] = mp.attrs.get("dataset", str(name))

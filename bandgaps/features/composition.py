@@ -31,9 +31,12 @@ import pandas as pd
 from pymatgen.core import Composition, Element
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from bandgaps.cache import cached
+from bandgaps.cache import Stage
 from bandgaps.data.formulas import parse_formula
 from bandgaps.errors import InputError
+
+_FEATURES = Stage("features", __name__)
+
 
 #: Highest atomic number the element tables cover (Lr); heavier elements have no data.
 MAX_Z = 103
@@ -467,9 +470,7 @@ class CompositionFeatures(BaseEstimator, TransformerMixin):
 
             digest = hashlib.sha256("\n".join(keys).encode()).hexdigest()
             fs = get_feature_set(self.feature_set)
-            matrix = cached(
-                "features", {"formulas": digest, "n": len(keys), "set": fs.config()}, compute
-            )
+            matrix = _FEATURES({"formulas": digest, "n": len(keys), "set": fs.config()}, compute)
         else:
             matrix = compute()
         return matrix

@@ -14,25 +14,34 @@ Examples:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
 from dataclasses import dataclass
 
 from sklearn.pipeline import Pipeline
 
 from bandgaps.errors import InputError
 from bandgaps.features.composition import CompositionFeatures, get_feature_set
-from bandgaps.models.boosting import BoostedRegressor
-from bandgaps.models.forest import UncertainForestRegressor
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A named composition model: its default feature set and how to build its regressor."""
+    """A named composition model: its default feature set and where its regressor class lives.
+
+    The class is imported only when a model of this kind is built, so the code of a cached fit
+    (``bandgaps.cache``) is that of the kind it fits: a random forest's results do not depend
+    on the booster's module.
+    """
 
     name: str
     description: str
     feature_set: str
-    factory: Callable[..., object]
+    module: str
+    class_name: str
+
+    @property
+    def factory(self) -> type:
+        """The regressor class."""
+        return getattr(importlib.import_module(self.module), self.class_name)
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -40,14 +49,16 @@ MODELS: dict[str, ModelSpec] = {
         "rf",
         "random forest on Magpie features, σ from the trees (law of total variance)",
         "magpie",
-        UncertainForestRegressor,
+        "bandgaps.models.forest",
+        "UncertainForestRegressor",
     ),
     "lgbm": ModelSpec(
         "lgbm",
         "LightGBM (two squared-error boosters averaged) on Magpie features plus element "
         "fractions; σ from 15.9/84.1 % quantile boosters",
         "magpie+fractions",
-        BoostedRegressor,
+        "bandgaps.models.boosting",
+        "BoostedRegressor",
     ),
 }
 

@@ -17,8 +17,11 @@ from pathlib import Path
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 
+from bandgaps.cache import Stage
 from bandgaps.config import SEED
 from bandgaps.errors import InputError
+
+_MEGNET_GRAPHS = Stage("megnet-graphs", __name__)
 
 
 def structures_digest(structures) -> str:
@@ -97,7 +100,6 @@ class MEGNetRegressor(RegressorMixin, BaseEstimator):
 
     def graphs(self, structures) -> list[dict]:
         """Graphs of ``structures`` (from the disk cache when the same structures recur)."""
-        from bandgaps.cache import cached
 
         structures = list(structures)
         converter = self._converter()
@@ -120,7 +122,7 @@ class MEGNetRegressor(RegressorMixin, BaseEstimator):
             "cutoff": self.cutoff,
             "converter": "CrystalGraph/MinimumDistanceNNAll",
         }
-        return cached("megnet-graphs", key, compute, enabled=self.cache)
+        return _MEGNET_GRAPHS(key, compute, use=self.cache)
 
     def _inputs(self, graphs):
         inputs = self.model_.graph_converter.get_flat_data(graphs)

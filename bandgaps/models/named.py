@@ -29,7 +29,7 @@ class NamedModel:
     name: str
     quantity: str  # what the model predicts: "measured gap" or "PBE gap"
     description: str
-    build: Callable[[bool], tuple[object, object]]  # use_cache -> (model, card)
+    build: Callable[[], tuple[object, object]]  # () -> (model, card)
 
 
 def models_dir() -> Path:
@@ -42,10 +42,21 @@ def models_dir() -> Path:
     return path
 
 
-def _code_id() -> str:
-    from bandgaps.cache import cache_key
+#: The data sets the named models learn from (their checksums enter each file's code id).
+TRAINING_SETS = ("matbench-mp-gap", "matbench-expt-gap", "matbench-expt-is-metal")
 
-    return cache_key("named-models", {})
+
+def _code_id() -> str:
+    """What a named model file must have been made by: the code its recipes run (this module's
+    closure, as a cached stage's key reads it: docstrings and comments do not count), the
+    library versions and the checksums of its training data."""
+    import hashlib
+
+    from bandgaps.cache import code_digest
+    from bandgaps.data import catalog
+
+    sums = ",".join(catalog.get(name).sha256 for name in TRAINING_SETS)
+    return hashlib.sha256(f"{code_digest((__name__,))}|{sums}".encode()).hexdigest()[:24]
 
 
 def _card(kind: str, quantity: str, n_train: int, data: dict, params: dict):
@@ -62,19 +73,19 @@ def _card(kind: str, quantity: str, n_train: int, data: dict, params: dict):
     )
 
 
-def _build_pbe(use_cache: bool):
+def _build_pbe():
     from bandgaps.analyses.measured import pbe_reference
     from bandgaps.models.transfer import LARGE_DATA
 
-    ref = pbe_reference(use_cache)
+    ref = pbe_reference()
     data = {"source": "matbench-mp-gap", "rows": ref.n_train_, "fidelity": "PBE"}
     return ref, _card("pbe-gap", "PBE gap", ref.n_train_, data, dict(LARGE_DATA))
 
 
-def _build_measured(use_cache: bool):
+def _build_measured():
     from bandgaps.analyses.measured import measured_gap_model
 
-    model, counts = measured_gap_model(use_cache)
+    model, counts = measured_gap_model()
     data = {
         "source": "matbench-expt-gap + matbench-expt-is-metal (gate labels)",
         **counts,
@@ -129,14 +140,14 @@ def is_current(path: Path) -> bool:
     return card.training_data.get("code") == _code_id() and card.versions == library_versions()
 
 
-def ensure(name: str, use_cache: bool = True) -> Path:
+def ensure(name: str) -> Path:
     """The path of named model ``name``, training and writing it first when needed."""
     from bandgaps.models.persist import save_model
 
     spec = get_named(name)
     path = model_path(name)
     if not is_current(path):
-        model, card = spec.build(use_cache)
+        model, card = spec.build()
         save_model(path, model, card)
     return path
 
