@@ -110,6 +110,7 @@ def on_pre_build(config, **kwargs) -> None:
     _state.clear()
     _state.update(
         t0=time.perf_counter(),
+        wall0=time.time(),
         started=datetime.now(UTC).isoformat(timespec="seconds"),
         entries_before=cache_entries(),
         pages={},
@@ -160,7 +161,7 @@ def on_post_build(config, **kwargs) -> None:
     (log_path().parent / CURRENT_NAME).unlink(missing_ok=True)
     computed: dict[str, dict[str, float]] = {}
     for record in cache.records():
-        if str(record.get("created", "")) >= _state["started"]:
+        if float(record.get("created at", 0.0)) >= _state["wall0"]:
             entry = computed.setdefault(record["stage"], {"computed": 0, "seconds": 0.0})
             entry["computed"] += 1
             entry["seconds"] = round(entry["seconds"] + float(record.get("seconds", 0.0)), 2)

@@ -291,6 +291,7 @@ class Stage:
                 "seconds": round(total - children, 2),
                 "seconds with sub-stages": round(total, 2),
                 "created": datetime.now(UTC).isoformat(timespec="seconds"),
+                "created at": time.time(),
             },
         )
         return value

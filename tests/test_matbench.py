@@ -10,8 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bandgaps import cache
 from bandgaps.analyses import matbench as MB
 from bandgaps.analyses import measured as Me
+from bandgaps.analyses import measured_entries, measured_inputs
+from bandgaps.config import SEED
 
 
 @pytest.fixture(scope="module")
@@ -173,16 +176,17 @@ def test_the_committee_run_is_the_fitted_committee_on_each_fold(tasks, monkeypat
     small = PBEReference(Me.FEATURE_SET, params={"n_estimators": 60}).fit(
         pbe["composition"], pbe["target"]
     )
-    monkeypatch.setattr(Me, "pbe_reference", lambda: small)
-    monkeypatch.setattr(Me, "ENTRY_PARAMS", {"n_estimators": 40})
-    run = Me.run_expt_gap(Me.COMMITTEE, folds=[0])
+    monkeypatch.setattr(measured_inputs, "pbe_reference", lambda: small)
+    monkeypatch.setattr(measured_entries, "ENTRY_PARAMS", {"n_estimators": 40})
+    with cache.disabled():
+        run = Me.run_expt_gap(Me.COMMITTEE, folds=[0])
+        layout, F = measured_inputs.task_inputs(task, True, True)
+        metal, metal_F = measured_inputs.task_inputs(MB.get_task("expt_is_metal"), True, True)
     assert run.entry == Me.COMMITTEE.label and list(run.scores["fold"]) == [0]
     assert "metal label rows" in run.parameters[0]
-    layout, F = Me._inputs(task, False, True, True)
-    metal, metal_F = Me._inputs(MB.get_task("expt_is_metal"), False, True, True)
     train, test = MB.official_folds(task, layout["target"])[0]
-    Xm, ym, _ = Me._outside(metal, metal_F, layout.iloc[test])
-    committee = Me.build_model(Me.COMMITTEE, seed=Me.SEED)
+    Xm, ym, _ = measured_inputs.outside_test(metal, metal_F, layout.iloc[test])
+    committee = Me.build_model(Me.COMMITTEE, seed=SEED)
     committee.fit(F[train], layout["target"].to_numpy()[train], Xm, ym)
     gap, spread = committee.predict(F[test], return_std=True)
     np.testing.assert_allclose(run.predictions["prediction"], gap, atol=1e-9)

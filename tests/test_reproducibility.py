@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from bandgaps import buildlog
+from bandgaps import buildlog, cache
 from bandgaps.analyses import reproducibility as R
 from bandgaps.config import cache_dir
 
@@ -19,15 +19,17 @@ def _page(src):
     return SimpleNamespace(file=SimpleNamespace(src_uri=src))
 
 
+DEMO = cache.Stage("demo-build", "bandgaps.files")
+
+
 def _build(pages: dict[str, int], tag: str):
-    """Drive the hook's events as mkdocs would; each page writes ``n`` new cache entries."""
+    """Drive the hook's events as mkdocs would; each page computes ``n`` new stage results."""
     buildlog.on_pre_build(config={})
     for src, n in pages.items():
         page = _page(src)
         buildlog.on_pre_page(page, config={}, files=None)
         for k in range(n):
-            (cache_dir() / "demo").mkdir(exist_ok=True)
-            (cache_dir() / "demo" / f"{tag}-{src}-{k}.pkl").write_bytes(b"x")
+            DEMO({"tag": tag, "page": src, "k": k}, lambda k=k: k)
         current = buildlog.read_current()
         assert current is not None and src not in current["pages"]
         buildlog.on_page_content("<p/>", page, config={}, files=None)
@@ -43,6 +45,11 @@ def test_hook_records_cold_then_warm_then_partial(fresh_cache):
     log = buildlog.read_log()
     assert [r["kind"] for r in log] == ["cold", "warm", "partial"]
     assert log[0]["cache_entries_after"] == 2 and set(log[0]["pages"]) == {"index.md", "a.py"}
+    # which stages each build computed, and nothing pruned: every entry is current
+    assert [r["stages computed"].get("demo-build", {}).get("computed") for r in log] == [2, None, 1]
+    assert [r["pruned"] for r in log] == [0, 0, 0] and cache.entries() == 3
+    costs = R.stage_costs()
+    assert costs.set_index("stage").loc["demo-build", "entries"] == 3
     assert all(r["seconds"] >= 0 for r in log)
     assert buildlog.read_current() is None  # removed when a build completes
     assert buildlog.latest("warm", log) is log[1]

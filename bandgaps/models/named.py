@@ -74,7 +74,7 @@ def _card(kind: str, quantity: str, n_train: int, data: dict, params: dict):
 
 
 def _build_pbe():
-    from bandgaps.analyses.measured import pbe_reference
+    from bandgaps.analyses.measured_inputs import pbe_reference
     from bandgaps.models.transfer import LARGE_DATA
 
     ref = pbe_reference()
@@ -83,7 +83,7 @@ def _build_pbe():
 
 
 def _build_measured():
-    from bandgaps.analyses.measured import measured_gap_model
+    from bandgaps.analyses.measured_model import measured_gap_model
 
     model, counts = measured_gap_model()
     data = {
