@@ -142,7 +142,78 @@ def on_files(files, config, **kwargs):
 
 def on_pre_page(page, config, files, **kwargs):
     _state["page_t0"] = time.perf_counter()
+    if page.file.src_uri.endswith(".py") and "mkdocs-jupyter" in getattr(config, "plugins", {}):
+        _reuse_unchanged(page, config)
     return page
+
+
+#: The mkdocs-jupyter options that change a page's HTML (part of its key).
+_RENDER_OPTIONS = (
+    "execute",
+    "allow_errors",
+    "kernel_name",
+    "theme",
+    "show_input",
+    "no_input",
+    "no_prompt",
+    "remove_tag_config",
+    "toc_depth",
+    "ignore_h1_titles",
+)
+
+
+def _reuse_unchanged(page, config) -> None:
+    """Wrap mkdocs-jupyter's render of ``page``: reuse the kept page when its key and the results
+    it read are unchanged (``bandgaps.pagecache``), else run it and keep what it made."""
+    import tempfile
+
+    from mkdocs.structure.pages import Page
+    from mkdocs.structure.toc import get_toc
+
+    from bandgaps import cache, pagecache
+
+    if not cache.is_enabled():
+        return
+    options = dict(config.plugins["mkdocs-jupyter"].config)
+    options = {k: options.get(k) for k in _RENDER_OPTIONS}
+    src = page.file.src_uri
+    key = pagecache.page_key(Path(page.file.abs_src_path), options)
+    run = page.render
+
+    def render(self, config, files):
+        kept = pagecache.lookup(src, key)
+        if kept is not None:
+            self.content = kept["content"]
+            self.toc = get_toc(kept["toc_tokens"])
+            if kept.get("title") is not None and not options["ignore_h1_titles"]:
+                self.title = kept["title"]
+            _state.setdefault("reused", []).append(src)
+            return
+        fd, log = tempfile.mkstemp(prefix="bandgaps-page-", suffix=".log")
+        os.close(fd)
+        os.environ[cache.PAGE_LOG_ENV] = log
+        try:
+            run(config, files)
+        finally:
+            os.environ.pop(cache.PAGE_LOG_ENV, None)
+            notes = pagecache.read_notes(Path(log))
+            Path(log).unlink(missing_ok=True)
+        from mkdocs_jupyter.plugin import _get_nb_toc_tokens
+
+        toc_tokens, title = _get_nb_toc_tokens(self.file.abs_src_path, options["toc_depth"])
+        pagecache.store(
+            src,
+            key,
+            {
+                "content": self.content,
+                "toc_tokens": toc_tokens,
+                "title": title,
+                "reads": notes["read"],
+                "outputs": notes["output"],
+            },
+        )
+
+    page.render = render.__get__(page, Page)
 
 
 def on_page_content(html, page, config, files, **kwargs):
@@ -175,6 +246,7 @@ def on_post_build(config, **kwargs) -> None:
             "cache_entries_after": after,
             "pages": _state["pages"],
             "stages computed": computed,
+            "pages reused": _state.get("reused", []),
             "pruned": pruned["removed"],
             "cpus": os.cpu_count(),
             "machine": platform.machine(),

@@ -62,6 +62,8 @@ KEYED_LIBRARIES = (
 
 #: Setting that turns the result cache off for a process (``1``): every stage computes.
 NO_CACHE_ENV = "BANDGAPS_NO_CACHE"
+#: Set by the site build while a page runs: a file where the page's reads and writes are noted.
+PAGE_LOG_ENV = "BANDGAPS_PAGE_LOG"
 RESULTS = "results"
 
 _disabled = 0
@@ -217,6 +219,16 @@ def results_dir() -> Path:
     return cache_dir() / RESULTS
 
 
+def note(kind: str, path: str | Path) -> None:
+    """Note for the page now running (if any) a cached result it read (``"read"``) or an
+    artefact it wrote (``"output"``), so that ``bandgaps.pagecache`` reuses the page only
+    while they exist."""
+    log = os.environ.get(PAGE_LOG_ENV)
+    if log:
+        with open(log, "a") as fh:
+            fh.write(json.dumps([kind, str(Path(path).resolve())]) + "\n")
+
+
 class Stage:
     """A cached step of the study: its name, the module that computes it and any other modules
     whose code enters its results.
@@ -267,7 +279,9 @@ class Stage:
         if path.exists():
             try:
                 with path.open("rb") as fh:
-                    return pickle.load(fh)
+                    value = pickle.load(fh)
+                note("read", path)
+                return value
             except Exception:  # a corrupt or incompatible entry is recomputed, not trusted
                 path.unlink(missing_ok=True)
         _child_seconds.append(0.0)
@@ -294,6 +308,7 @@ class Stage:
                 "created at": time.time(),
             },
         )
+        note("read", path)
         return value
 
 
@@ -370,6 +385,7 @@ __all__ = [
     "is_enabled",
     "library_versions",
     "module_closure",
+    "note",
     "prune",
     "records",
     "results_dir",

@@ -53,6 +53,61 @@ def test_an_error_in_any_cell_fails_the_build(tmp_path):
     shutil.rmtree(tmp_path / "site", ignore_errors=True)
 
 
+PAGE = """# %% [markdown]
+# # Counted
+
+# %%
+from pathlib import Path
+
+from bandgaps.cache import Stage
+
+runs = Path({runs!r})
+runs.write_text(runs.read_text() + "x" if runs.exists() else "x")
+value = Stage("page-cache-demo", "bandgaps.files")({{"n": 3}}, lambda: 3 * 7)
+print("value", value, "{tag}")
+"""
+
+
+def test_an_unchanged_page_is_reused_and_a_changed_one_runs(tmp_path, monkeypatch):
+    from bandgaps import buildlog, cache
+
+    monkeypatch.setenv("BANDGAPS_CACHE", str(tmp_path / "cache"))
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "index.md").write_text("# ok\n")
+    runs = tmp_path / "runs.txt"
+    page = docs / "counted.py"
+    page.write_text(PAGE.format(runs=str(runs), tag="first"))
+    config = tmp_path / "mkdocs.yml"
+    original = (project_root() / "mkdocs.yml").read_text()
+    hook = "bandgaps/buildlog.py"
+    original = original.replace(hook, str(project_root() / hook))
+    config.write_text(
+        re.sub(r"nav:\n(  .*\n)+", "nav:\n  - Home: index.md\n  - Counted: counted.py\n", original)
+    )
+
+    def build() -> tuple[str, dict]:
+        result = build_site(config, tmp_path / "site")
+        assert result.returncode == 0, result.stderr[-3000:]
+        return (tmp_path / "site" / "counted.html").read_text(), buildlog.read_log()[-1]
+
+    html, record = build()
+    assert runs.read_text() == "x" and "value 21 first" in html and record["pages reused"] == []
+    html_again, record = build()  # nothing changed: the kept page is served, not run
+    assert (
+        runs.read_text() == "x" and html_again == html and record["pages reused"] == ["counted.py"]
+    )
+    page.write_text(PAGE.format(runs=str(runs), tag="second"))  # the page's text changed
+    html, record = build()
+    assert runs.read_text() == "xx" and "value 21 second" in html and record["pages reused"] == []
+    for entry in (cache.results_dir() / "page-cache-demo").glob("*.pkl"):
+        entry.unlink()  # a result the page read is gone: it runs again and recomputes it
+    html, record = build()
+    assert (
+        runs.read_text() == "xxx" and record["stages computed"]["page-cache-demo"]["computed"] == 1
+    )
+
+
 def _figures(html: str) -> list[str]:
     return re.findall(r'<img[^>]+src="data:image/png;base64,([A-Za-z0-9+/=]{2000,})', html)
 

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bandgaps.cache import note
 from bandgaps.errors import InputError
 from bandgaps.files import atomic_path
 
@@ -248,6 +249,7 @@ def write_results(path: str | Path, runs: Sequence[BenchmarkRun], metadata: dict
     doc = results_document(runs, metadata)
     with atomic_path(path, suffix=".gz") as tmp, gzip.open(tmp, "wt", encoding="utf-8") as fh:
         json.dump(doc, fh)
+    note("output", path)
     return path
 
 

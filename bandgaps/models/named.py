@@ -142,6 +142,7 @@ def is_current(path: Path) -> bool:
 
 def ensure(name: str) -> Path:
     """The path of named model ``name``, training and writing it first when needed."""
+    from bandgaps.cache import note
     from bandgaps.models.persist import save_model
 
     spec = get_named(name)
@@ -149,6 +150,7 @@ def ensure(name: str) -> Path:
     if not is_current(path):
         model, card = spec.build()
         save_model(path, model, card)
+    note("output", path)
     return path
 
 
