@@ -60,6 +60,11 @@ KEYED_LIBRARIES = (
     "megnet",
 )
 
+#: Modules that never change a stored value — this keying machinery, checksums and atomic writes,
+#: error classes — so their text is not part of any key (bump ``CACHE_VERSION`` instead when a
+#: change here alters what a stored value means).
+INFRASTRUCTURE = frozenset({"bandgaps.cache", "bandgaps.files", "bandgaps.errors"})
+
 #: Setting that turns the result cache off for a process (``1``): every stage computes.
 NO_CACHE_ENV = "BANDGAPS_NO_CACHE"
 #: Set by the site build while a page runs: a file where the page's reads and writes are noted.
@@ -167,8 +172,8 @@ def library_versions() -> dict[str, str | None]:
 
 @functools.cache
 def code_digest(modules: tuple[str, ...]) -> str:
-    """sha256 over the normalised source of the closure of ``modules``, the library versions
-    and ``CACHE_VERSION``: what a stage's key says of its code.
+    """sha256 over the normalised source of the closure of ``modules`` (``INFRASTRUCTURE``
+    aside), the library versions and ``CACHE_VERSION``: what a stage's key says of its code.
 
     Examples:
         >>> code_digest(("bandgaps.files",)) == code_digest(("bandgaps.files",))
@@ -178,7 +183,8 @@ def code_digest(modules: tuple[str, ...]) -> str:
     """
     digest = hashlib.sha256(f"v{CACHE_VERSION}\0".encode())
     for name in module_closure(modules):
-        digest.update(f"{name}\0{_parsed(name)[0]}\0".encode())
+        if name not in INFRASTRUCTURE:
+            digest.update(f"{name}\0{_parsed(name)[0]}\0".encode())
     digest.update(json.dumps(library_versions(), sort_keys=True).encode())
     return digest.hexdigest()
 
