@@ -115,6 +115,10 @@ DIGESTS = textwrap.dedent(
     fits = out.pop("composition-fits") and cache.STAGES["composition-fits"]
     out.update({f"composition-fits[{k}]": fits.code([m.module]) for k, m in MODELS.items()})
     out["named model files"] = named._code_id()
+    from pathlib import Path
+    from bandgaps import pagecache
+    for page in sorted(Path(sys.argv[2]).glob("*.py")):
+        out[f"page {page.name}"] = pagecache.page_key(page)
     print(json.dumps(out))
     """
 )
@@ -123,7 +127,7 @@ DIGESTS = textwrap.dedent(
 def _digests(package_parent: Path) -> dict[str, str]:
     env = {**os.environ, "BANDGAPS_PROGRESS": "0"}
     run = subprocess.run(
-        [sys.executable, "-c", DIGESTS, str(package_parent)],
+        [sys.executable, "-c", DIGESTS, str(package_parent), str(project_root() / "docs")],
         capture_output=True,
         text=True,
         env=env,
@@ -166,6 +170,8 @@ STUDY_STAGES = {
     "megnet-graphs",
     "supercell-sweep",
 }
+#: Their pages, which an edit to the screening engine must not run again.
+STUDY_STAGES |= {f"page {p}.py" for p in ("benchmarks", "composition", "kspacing", "discussion")}
 #: Stages whose results no booster computes.
 NO_BOOSTER = {
     "mp-frame",
@@ -199,6 +205,7 @@ def test_an_edit_recomputes_only_the_stages_whose_code_it_touches(tmp_path):
 
     changed = _changed(base, _digests(_edited_copy(tmp_path, "engine", engine)))
     assert {"screening-space", "screening-throughput", "screening-structures"} <= changed
+    assert "page screening.py" in changed
     assert not changed & STUDY_STAGES, changed & STUDY_STAGES
 
     def boosting(pkg: Path) -> None:
@@ -206,7 +213,7 @@ def test_an_edit_recomputes_only_the_stages_whose_code_it_touches(tmp_path):
         path.write_text(path.read_text() + "\nBOOST_EDIT = 1\n")
 
     changed = _changed(base, _digests(_edited_copy(tmp_path, "boost", boosting)))
-    boosted = set(base) - NO_BOOSTER
+    boosted = {k for k in base if not k.startswith("page ")} - NO_BOOSTER
     assert boosted - changed == set(), boosted - changed  # every boosted result recomputes
     assert not changed & NO_BOOSTER, changed & NO_BOOSTER
 
