@@ -29,6 +29,7 @@ from IPython.display import Markdown, display
 
 from bandgaps import plots
 from bandgaps.analyses import structures as S
+from bandgaps.analyses.targets import published
 from bandgaps.models.megnet import FAMILIES
 
 plots.use_page_style()
@@ -66,7 +67,7 @@ display(
     .hide(axis="index")
 )
 m = metrics.set_index("evaluation")
-paper = S.PUBLISHED["MEGNet 2018 band-gap model (paper, MP 2018 test split)"]
+paper = published("megnet-2018")
 md(
     f"On the {int(m.loc['regressor on non-metals', 'n']):,} non-metals the 2018 model scores "
     f"MAE **{m.loc['regressor on non-metals', 'MAE']:.3f} eV**, well below its published "

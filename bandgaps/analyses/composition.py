@@ -24,16 +24,17 @@ from bandgaps.analyses.si_ge import (
     si_ge_grid,
     weber_alonso_gap,
 )
+from bandgaps.analyses.targets import PUBLISHED as _P
 from bandgaps.models.conformal import coverage
 
 #: Figures published by others on the same data, for side-by-side tables (not our results).
 REFERENCE_FIGURES = {
-    "reference solution, RF + Magpie, all-data model (75,067 MP entries)": {
-        "MAE": 0.529,
-        "RMSE": 0.742,
-        "R2": 0.773,
+    _P["reference-rf-all"].label: {
+        "MAE": _P["reference-rf-all"].value,
+        "RMSE": _P["reference-rf-all-rmse"].value,
+        "R2": _P["reference-rf-all-r2"].value,
     },
-    "reference solution, RF + Magpie, non-metal model": {"MAE": 0.503},
+    _P["reference-rf-nonmetal"].label: {"MAE": _P["reference-rf-nonmetal"].value},
 }
 #: Published Matbench v0.1 entries on mp_gap the study compares with: our label → the entry's
 #: name in ``leaderboard_folds.csv``.

@@ -17,6 +17,7 @@ from bandgaps.analyses import composition as C
 from bandgaps.analyses import kspacing as K
 from bandgaps.analyses import structures as S
 from bandgaps.analyses.si_ge import ALLOY_X, COMPOSITION, experiment_row, mae_vs_experiment
+from bandgaps.analyses.targets import PUBLISHED
 
 #: Row keys of ``composition_benchmarks`` (pages look rows up by these, never by position).
 REF_ALL, REF_NONMETAL, MB_FOREST = "reference, all rows", "reference, non-metals", "matbench RF"
@@ -126,7 +127,7 @@ def composition_benchmarks(ref: C.ReferenceProtocol, mb: C.MatbenchProtocol) -> 
 def structure_benchmarks(megnet: pd.DataFrame, scratch: S.TrainingRun) -> pd.DataFrame:
     """The 2018 MEGNet model and the one trained here, beside the paper's MAE."""
     metrics = S.pretrained_metrics(megnet).set_index("evaluation")
-    paper_label, paper = next(iter(S.PUBLISHED.items()))
+    paper_label, paper = PUBLISHED["megnet-2018"].label, PUBLISHED["megnet-2018"].value
     sm = scratch.metrics.set_index("model")["MAE"]
     n_nonmetals = int(metrics.loc["regressor on non-metals", "n"])
     rows = [

@@ -12,6 +12,7 @@ from importlib import metadata
 import pandas as pd
 
 from bandgaps import buildlog
+from bandgaps.analyses.targets import TARGETS
 from bandgaps.cache import KEYED_LIBRARIES, Stage
 from bandgaps.models.megnet import get_family
 
@@ -38,7 +39,7 @@ COLD = "bandgaps, computed (cold)"
 WARM = "bandgaps, from disk cache (warm)"
 
 #: Build-time goals of the project (seconds): a cold build from an empty cache, a warm rebuild.
-GOALS = {"cold": 25 * 60, "warm": 60}
+GOALS = {"cold": TARGETS["cold-build"].value, "warm": TARGETS["warm-build"].value}
 
 #: Cold-build budget of each page (seconds, two cores): they add up to ``GOALS["cold"]``. A
 #: page's cold time is that of the stages it is the first to need, plus its own execution.

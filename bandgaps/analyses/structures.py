@@ -31,9 +31,6 @@ _MEGNET_TRAINING = Stage("megnet-training", __name__)
 _SUPERCELL_SWEEP = Stage("supercell-sweep", __name__)
 
 
-#: The reference solution's and the MEGNet paper's figures, for side-by-side tables.
-PUBLISHED = {"MEGNet 2018 band-gap model (paper, MP 2018 test split)": 0.33}
-
 #: Labels of the two models compared on the scratch run's held-out structures.
 SCRATCH_LABEL = "MEGNet trained here"
 PRETRAINED_LABEL = "MEGNet 2018 (pretrained)"
@@ -392,7 +389,6 @@ def sweep_mae(sweep: SupercellSweep) -> pd.DataFrame:
 
 __all__ = [
     "FAMILIES",
-    "PUBLISHED",
     "classifier_accuracy",
     "pretrained_metrics",
     "pretrained_on_snapshot",
