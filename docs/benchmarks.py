@@ -50,43 +50,8 @@ def md(text: str) -> None:
 
 tasks = {name: MB.TASKS[name] for name in ("mp_gap", "expt_gap", "expt_is_metal")}
 data = {name: t.load() for name, t in tasks.items()}
-board = MB.leaderboard_folds()
 
-# the fold rule, checked against the published per-material predictions
-checks = []
-for name, task in tasks.items():
-    folds = MB.official_folds(task, data[name]["target"])
-    published = MB.leaderboard_predictions(task)
-    for model, preds in published.groupby("model"):
-        same = all(
-            set(preds.index[preds["fold"] == k]) == set(data[name].index[folds[k][1]])
-            for k in range(MB.N_FOLDS)
-        )
-        scores = [
-            MB.score_fold(
-                task,
-                data[name].loc[preds.index[preds["fold"] == k], "target"],
-                preds.loc[preds["fold"] == k, "prediction"],
-            )[task.metric]
-            for k in range(MB.N_FOLDS)
-        ]
-        listed = board[
-            (board["model"] == model)
-            & (board["task"] == task.matbench_name)
-            & (board["metric"] == task.metric)
-        ].sort_values("fold")["value"]
-        checks.append(
-            {
-                "task": name,
-                "published entry": model,
-                "test rows identical": same,
-                f"re-scored {task.metric}, 5 folds": " / ".join(f"{v:.4f}" for v in scores),
-                "largest difference from the leaderboard": float(
-                    np.max(np.abs(np.asarray(scores) - listed.to_numpy()))
-                ),
-            }
-        )
-checks = pd.DataFrame(checks)
+checks = MB.fold_rule_check(tasks, data)
 md(
     "**The fold rule, checked.** For every published entry whose per-material predictions are "
     "stored, our folds hold exactly its test rows, and re-scoring its predictions on them "
@@ -111,33 +76,16 @@ mp = Me.run_mp_gap()
 MB.write_results(cache_dir() / "matbench" / "mp_gap.json.gz", [mp])
 
 
-def published_of(task, drop=("dummy",)):
-    rows = board[(board["task"] == task.matbench_name) & (board["metric"] == task.metric)]
-    return rows[~rows["model"].isin(drop)]
-
-
-def leaderboard_table(task, ours: dict[str, MB.BenchmarkRun]) -> pd.DataFrame:
-    pub = board[(board["task"] == task.matbench_name) & (board["metric"] == task.metric)]
-    table = pub.pivot_table(index="model", columns="fold", values="value")
-    for label, run in ours.items():
-        table.loc[f"{label} (this study)"] = run.scores[task.metric].to_numpy()
-    table.columns = [f"fold {c}" for c in table.columns]
-    table["mean"] = table.mean(axis=1)
-    table["std"] = table.iloc[:, :5].std(axis=1)
-    asc = task.kind == "regression"
-    return table.sort_values("mean", ascending=asc)
-
-
 fig, ax = plt.subplots(figsize=(plots.PAGE_WIDTH, 3.6))
 plots.leaderboard(
     ax,
-    published_of(tasks["mp_gap"]),
+    MB.published_of(tasks["mp_gap"]),
     {mp.entry: mp.scores["mae"]},
     xlabel="mp_gap MAE (eV), five folds",
 )
 fig.tight_layout()
 plt.show()
-display(leaderboard_table(tasks["mp_gap"], {mp.entry: mp}).style.format("{:.4f}"))
+display(MB.leaderboard_table(tasks["mp_gap"], {mp.entry: mp}).style.format("{:.4f}"))
 trees = [t for p in mp.parameters for t in p["trees"]]
 md(
     f"Our five-fold mean: **{mp.mean():.4f} eV** (folds "
@@ -201,13 +149,13 @@ MB.write_results(cache_dir() / "matbench" / "expt_gap.json.gz", [ours])
 fig, ax = plt.subplots(figsize=(plots.PAGE_WIDTH, 4.6))
 plots.leaderboard(
     ax,
-    published_of(tasks["expt_gap"]),
+    MB.published_of(tasks["expt_gap"]),
     {e.label: expt[e.label].scores["mae"] for e in (Me.EXPT_GAP_ENTRIES[0], Me.COMMITTEE)},
     xlabel="expt_gap MAE (eV), five folds",
 )
 fig.tight_layout()
 plt.show()
-display(leaderboard_table(tasks["expt_gap"], {Me.COMMITTEE.label: ours}).style.format("{:.4f}"))
+display(MB.leaderboard_table(tasks["expt_gap"], {Me.COMMITTEE.label: ours}).style.format("{:.4f}"))
 
 # %% tags=["hide-input"]
 # paired, per material: our entry against the published per-material predictions
@@ -272,7 +220,7 @@ MB.write_results(cache_dir() / "matbench" / "expt_is_metal.json.gz", [metal_run]
 fig, ax = plt.subplots(figsize=(plots.PAGE_WIDTH, 3.4))
 plots.leaderboard(
     ax,
-    published_of(tasks["expt_is_metal"]),
+    MB.published_of(tasks["expt_is_metal"]),
     {
         "labels (p > 0.5)": metal_run.scores["balanced_accuracy"],
         "probabilities, ROC-AUC": metal_run.scores["rocauc"],
@@ -286,7 +234,7 @@ plt.show()
 md(
     f"The entry scored here is **{Me.METAL_ENTRY}** (fixed before the run). Its labels reach a "
     f"balanced accuracy of **{metal_run.mean('balanced_accuracy'):.4f}** against Darwin's "
-    f"{published_of(tasks['expt_is_metal']).groupby('model')['value'].mean().max():.4f} "
+    f"{MB.published_of(tasks['expt_is_metal']).groupby('model')['value'].mean().max():.4f} "
     "(the best published, also on labels); its probabilities an ROC-AUC of "
     f"**{metal_run.mean('rocauc'):.4f}**."
 )

@@ -311,16 +311,81 @@ def leaderboard_means(task: MatbenchTask) -> pd.DataFrame:
     return table.sort_values("mean", ascending=task.kind == "regression").reset_index(drop=True)
 
 
+def fold_rule_check(
+    tasks: dict[str, MatbenchTask] | None = None, data: dict[str, pd.DataFrame] | None = None
+) -> pd.DataFrame:
+    """The fold rule, checked against the published per-material predictions: for each stored
+    entry, whether our folds hold exactly its test rows, its re-scored per-fold figures and
+    their largest difference from the leaderboard."""
+    tasks = tasks or TASKS
+    data = data or {name: t.load() for name, t in tasks.items()}
+    board = leaderboard_folds()
+    rows = []
+    for name, task in tasks.items():
+        frame = data[name]
+        folds = official_folds(task, frame["target"])
+        for model, preds in leaderboard_predictions(task).groupby("model"):
+            in_fold = [preds["fold"] == k for k in range(N_FOLDS)]
+            same = all(
+                set(preds.index[m]) == set(frame.index[folds[k][1]]) for k, m in enumerate(in_fold)
+            )
+            scores = [
+                score_fold(task, frame.loc[preds.index[m], "target"], preds.loc[m, "prediction"])[
+                    task.metric
+                ]
+                for m in in_fold
+            ]
+            listed = board[
+                (board["model"] == model)
+                & (board["task"] == task.matbench_name)
+                & (board["metric"] == task.metric)
+            ].sort_values("fold")["value"]
+            rows.append(
+                {
+                    "task": name,
+                    "published entry": model,
+                    "test rows identical": same,
+                    f"re-scored {task.metric}, 5 folds": " / ".join(f"{v:.4f}" for v in scores),
+                    "largest difference from the leaderboard": float(
+                        np.max(np.abs(np.asarray(scores) - listed.to_numpy()))
+                    ),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def published_of(task: MatbenchTask, drop=("dummy",)) -> pd.DataFrame:
+    """Per-fold scores of the published entries on ``task`` in its metric (``drop`` left out)."""
+    board = leaderboard_folds()
+    rows = board[(board["task"] == task.matbench_name) & (board["metric"] == task.metric)]
+    return rows[~rows["model"].isin(drop)]
+
+
+def leaderboard_table(task: MatbenchTask, ours: dict[str, BenchmarkRun]) -> pd.DataFrame:
+    """Published entries and ours, fold by fold, with mean and spread, best first."""
+    pub = published_of(task, drop=())
+    table = pub.pivot_table(index="model", columns="fold", values="value")
+    for label, run in ours.items():
+        table.loc[f"{label} (this study)"] = run.scores[task.metric].to_numpy()
+    table.columns = [f"fold {c}" for c in table.columns]
+    table["mean"] = table.mean(axis=1)
+    table["std"] = table.iloc[:, :N_FOLDS].std(axis=1)
+    return table.sort_values("mean", ascending=task.kind == "regression")
+
+
 __all__ = [
     "MATBENCH_SEED",
     "TASKS",
     "BenchmarkRun",
     "MatbenchTask",
+    "fold_rule_check",
     "get_task",
     "leaderboard_folds",
     "leaderboard_means",
     "leaderboard_predictions",
+    "leaderboard_table",
     "official_folds",
+    "published_of",
     "read_results",
     "results_document",
     "run_task",
