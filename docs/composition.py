@@ -216,20 +216,7 @@ plt.show()
 # every level at once: points below the diagonal mean σ is too small (over-confident).
 
 # %% tags=["hide-input"]
-cal_rows, curves = [], {}
-for label in mb.test["model"]:
-    t = mb.results[label].frame("test")
-    cov = C.sigma_coverage(t["target"], t["mean"], t["std"])
-    cal_rows.append({"model": label, "set": "matbench test0", **cov})
-    curves[f"{label} (matbench)"] = C.calibration_curve(t["target"], t["mean"], t["std"])
-for label, res in ref.results.items():
-    t = res.frame("test")
-    if label == "non-metal":
-        t = t[t["target"] > 0]
-    cov = C.sigma_coverage(t["target"], t["mean"], t["std"])
-    cal_rows.append({"model": f"RF trained on {label}", "set": "MP snapshot test", **cov})
-    curves[f"RF {label} (MP snapshot)"] = C.calibration_curve(t["target"], t["mean"], t["std"])
-cal = pd.DataFrame(cal_rows)
+cal, curves = C.sigma_calibration(ref, mb)
 display(cal.style.format({"±1σ": "{:.1%}", "±2σ": "{:.1%}"}).hide(axis="index"))
 fig, ax = plt.subplots(figsize=(5, 5))
 plots.calibration(ax, curves)
@@ -240,17 +227,11 @@ plt.show()
 c = cal.set_index(["model", "set"])
 
 
-def verdict(cov: float, nominal: float) -> str:
-    if abs(cov - nominal) < 0.03:
-        return "about right"
-    return "too wide (under-confident)" if cov > nominal else "too narrow (over-confident)"
-
-
 lines = []
 for (model, where), r in c.iterrows():
     lines.append(
         f"- **{model}** ({where}): {r['±1σ']:.0%} within ±1σ, {r['±2σ']:.0%} within ±2σ — "
-        f"at 1σ {verdict(r['±1σ'], 0.683)}, at 2σ {verdict(r['±2σ'], 0.954)}."
+        f"at 1σ {C.sigma_verdict(r['±1σ'], 1)}, at 2σ {C.sigma_verdict(r['±2σ'], 2)}."
     )
 md(
     "\n".join(lines)

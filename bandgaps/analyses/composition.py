@@ -237,6 +237,52 @@ def matbench_protocol(
     )
 
 
+def sigma_verdict(coverage: float, k: float) -> str:
+    """How a ±kσ band's coverage compares with a Gaussian's (within 3 points: about right).
+
+    Examples:
+        >>> sigma_verdict(0.70, 1), sigma_verdict(0.99, 2)
+        ('about right', 'too wide (under-confident)')
+    """
+    from scipy.stats import norm
+
+    nominal = float(norm.cdf(k) - norm.cdf(-k))
+    if abs(coverage - nominal) < 0.03:
+        return "about right"
+    return "too wide (under-confident)" if coverage > nominal else "too narrow (over-confident)"
+
+
+def sigma_calibration(
+    ref: ReferenceProtocol, mb: MatbenchProtocol
+) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """±1σ and ±2σ coverage of every composition model's σ on its test rows (the non-metal
+    forest on non-metal rows), and each one's calibration curve."""
+    rows, curves = [], {}
+    for label in mb.test["model"]:
+        t = mb.results[label].frame("test")
+        rows.append(
+            {
+                "model": label,
+                "set": "matbench test0",
+                **sigma_coverage(t["target"], t["mean"], t["std"]),
+            }
+        )
+        curves[f"{label} (matbench)"] = calibration_curve(t["target"], t["mean"], t["std"])
+    for label, res in ref.results.items():
+        t = res.frame("test")
+        if label == "non-metal":
+            t = t[t["target"] > 0]
+        rows.append(
+            {
+                "model": f"RF trained on {label}",
+                "set": "MP snapshot test",
+                **sigma_coverage(t["target"], t["mean"], t["std"]),
+            }
+        )
+        curves[f"RF {label} (MP snapshot)"] = calibration_curve(t["target"], t["mean"], t["std"])
+    return pd.DataFrame(rows), curves
+
+
 def sweep_models(ref: ReferenceProtocol, mb: MatbenchProtocol) -> dict[SiGeModel, FitResult]:
     """The composition models compared across Si–Ge: both snapshot forests and the matbench
     models scored on test0 (the forest and the model chosen on val0), each with its identity."""
