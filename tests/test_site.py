@@ -143,6 +143,7 @@ def test_executed_pages_have_no_error_or_stderr_output(built_site, page):
     html = (built_site / f"{page}.html").read_text()
     assert not re.search(r'<div[^>]*data-mime-type="application/vnd.jupyter.stderr"', html)
     assert "Traceback" not in html
+    assert "WARNING:" not in html and "retracing" not in html  # e.g. TensorFlow's logged ones
 
 
 def test_composition_page_reports_test_maes_beside_published(built_site):

@@ -71,6 +71,29 @@ def test_mf_ensemble_matches_megnet_single_structure_path():
 
 
 @pytest.mark.slow
+def test_ensembles_trace_each_member_once_and_warn_of_nothing(caplog):
+    """Every member is traced once per process, whichever ensemble instance calls it, and
+    TensorFlow prints no "retracing" warning (it did on the site's pages)."""
+    import logging
+
+    from bandgaps.models import megnet
+    from bandgaps.models.megnet import PretrainedEnsemble
+
+    cells = list(alloys.enumerated_cells(max_atoms=4)["structure"])
+    caplog.set_level(logging.WARNING)
+    first = [PretrainedEnsemble(f, batch_size=2) for f in ("megnet-2018", "megnet-mf")]
+    again = [PretrainedEnsemble(f, batch_size=2) for f in ("megnet-2018", "megnet-mf")]
+    for ens in first:
+        ens.predict(cells, fidelity="pbe" if ens.family.name == "megnet-mf" else None)
+    traced = len(megnet._TRACED)
+    assert traced >= 7  # one 2018 regressor and six multi-fidelity members
+    for ens in again:
+        ens.predict(cells, fidelity="pbe" if ens.family.name == "megnet-mf" else None)
+    assert len(megnet._TRACED) == traced  # the second instances reuse the traces
+    assert not [r for r in caplog.records if "retracing" in r.getMessage()]
+
+
+@pytest.mark.slow
 def test_fidelity_and_disorder_errors():
     from bandgaps.models.megnet import PretrainedEnsemble
 

@@ -86,6 +86,8 @@ FAMILIES = {
 }
 
 _LOCK = threading.Lock()
+#: Traced forward passes, by (weight entry, input layout): one trace per member and process.
+_TRACED: dict = {}
 _LOADED: dict[str, object] = {}
 
 
@@ -179,28 +181,33 @@ class PretrainedEnsemble:
     def members(self) -> list:
         return [load_graph_model(e) for e in self.family.entries]
 
-    @cached_property
-    def _functions(self) -> dict:
-        return {}
-
     def _function(self, k: int, batch):
         """Member ``k``'s forward pass as one traced graph function for every batch: the
-        signature fixes only the batch and feature dimensions, so it is traced once."""
-        if k not in self._functions:
-            import tensorflow as tf
+        signature fixes only the batch and feature dimensions, so each member is traced once
+        per process, whichever ensemble calls it (``_TRACED``)."""
+        import tensorflow as tf
 
-            spec = [
-                tf.TensorSpec(
-                    shape=(a.shape[0], None, a.shape[2]) if a.ndim == 3 else (a.shape[0], None),
-                    dtype=tf.as_dtype(a.dtype),
-                )
-                for a in map(np.asarray, batch)
-            ]
-            model = self.members[k].model
-            self._functions[k] = tf.function(
-                lambda *b: model(list(b), training=False), input_signature=spec
-            )
-        return self._functions[k]
+        arrays = [np.asarray(a) for a in batch]
+        layout = tuple((a.ndim, a.shape[0], a.shape[-1], a.dtype.str) for a in arrays)
+        key = (self.family.entries[k], layout)
+        model = self.members[k].model  # loaded first: loading takes the same lock
+        with _LOCK:
+            if key not in _TRACED:
+                spec = [
+                    tf.TensorSpec(
+                        shape=(a.shape[0], None, a.shape[2]) if a.ndim == 3 else (a.shape[0], None),
+                        dtype=tf.as_dtype(a.dtype),
+                    )
+                    for a in arrays
+                ]
+                fn = tf.function(lambda *b: model(list(b), training=False), input_signature=spec)
+                # TensorFlow counts traces per Python code object, so the one trace each member
+                # needs (every member shares this lambda's code) would read as "frequent
+                # retracing" and print a warning; with a fixed signature none retraces.
+                if hasattr(fn, "_omit_frequent_tracing_warning"):
+                    fn._omit_frequent_tracing_warning = True
+                _TRACED[key] = fn
+            return _TRACED[key]
 
     def graph_inputs(self, structures) -> dict[str, GraphInputs]:
         """Inputs per distinct graph converter among the members (usually one)."""
