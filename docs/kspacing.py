@@ -68,7 +68,9 @@ plt.show()
 #
 # * **formation energy** — LightGBM trained on matbench `mp_e_form` (72,082 compositions), as
 #   the study's pre-training idea;
-# * **band gap and metal probability** — trained on matbench `mp_gap`. The physical argument:
+# * **band gap and metal probability** — the study's PBE reference, trained on every row of
+#   matbench `mp_gap` (the same models the measured-gap model of the
+#   [Benchmarks](benchmarks.html) page and the named `pbe-gap` model use). The physical argument:
 #   metals need dense k-grids to sample their Fermi surface, insulators converge with a few
 #   k-points, so metallicity should drive the converged length.
 

@@ -77,44 +77,36 @@ def transfer_features(data: KSpacingData) -> dict[str, pd.DataFrame]:
     """Predictions of auxiliary models for every k-point formula, as feature columns.
 
     * formation energy per atom — LightGBM trained on matbench ``mp_e_form`` train0;
-    * band gap — LightGBM trained on matbench ``mp_gap`` train0;
-    * metal probability — the same model class fitted to the 0/1 label "gap = 0" (a
-      squared-error fit to a binary label estimates its probability).
+    * band gap and metal probability — the study's PBE reference
+      (``bandgaps.analyses.measured_inputs.pbe_reference``: LightGBM and a metal classifier
+      trained on every row of matbench ``mp_gap``), the same models the measured-gap entries
+      and the named ``pbe-gap`` model use, so the study fits no model of its own for them.
     """
+    from bandgaps.analyses.measured_inputs import FEATURE_SET, pbe_reference
+    from bandgaps.features.composition import CompositionFeatures
+
     eform = load_table("matbench-mp-e-form-train")
-    gap = load_table("matbench-mp-gap-train")
     sets = _aux_sets(data)
-    common = {"feature_set": "magpie+fractions"}
-    fits = {
-        "predicted formation energy (eV/atom)": fit_predict(
-            "lgbm", eform["formula"], eform["target"], sets, params=AUX_PARAMS, **common
-        ),
-        "predicted band gap (eV)": fit_predict(
-            "lgbm",
-            gap["formula"],
-            gap["target"],
-            sets,
-            params={**AUX_PARAMS, "clip_min": 0.0},
-            **common,
-        ),
-        "predicted metal probability": fit_predict(
-            "lgbm",
-            gap["formula"],
-            (gap["target"] == 0).astype(float),
-            sets,
-            params=AUX_PARAMS,
-            **common,
-        ),
-    }
+    formation = fit_predict(
+        "lgbm",
+        eform["formula"],
+        eform["target"],
+        sets,
+        params=AUX_PARAMS,
+        feature_set="magpie+fractions",
+    )
+    reference = pbe_reference()
     out = {}
     for split in ("train", "val", "test"):
-        cols = {}
-        for name, res in fits.items():
-            values = res.frame(split)["mean"].to_numpy()
-            if "probability" in name:
-                values = np.clip(values, 0.0, 1.0)
-            cols[name] = values
-        out[split] = pd.DataFrame(cols)
+        F = CompositionFeatures(FEATURE_SET).transform(list(sets[split][0]))
+        gap, metal = reference.transform_features(F).T
+        out[split] = pd.DataFrame(
+            {
+                "predicted formation energy (eV/atom)": formation.frame(split)["mean"].to_numpy(),
+                "predicted band gap (eV)": gap,
+                "predicted metal probability": np.clip(metal, 0.0, 1.0),
+            }
+        )
     return out
 
 
