@@ -107,3 +107,17 @@ def test_model_file_checks_measure_flips_and_crafted_files():
     assert checks["crafted refused"] == checks["crafted files"] == 3
     assert checks["crafted that ran code"] == 0
     assert 10_000 < checks["file bytes"] < 1_000_000
+
+
+def test_page_budgets_cover_every_executed_page_and_add_up_to_the_cold_goal():
+    import yaml
+
+    from bandgaps.buildlog import _nav_paths
+    from bandgaps.config import project_root
+
+    nav = yaml.safe_load((project_root() / "mkdocs.yml").read_text())["nav"]
+    executed = [p for p in _nav_paths(nav) if p.endswith(".py")]
+    assert set(R.PAGE_BUDGETS) == set(executed)
+    assert sum(R.PAGE_BUDGETS.values()) == R.GOALS["cold"]
+    # the Reproducibility page runs last, so it sees every stage of the build
+    assert executed[-1] == "reproducibility.py"

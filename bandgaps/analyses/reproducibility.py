@@ -44,16 +44,16 @@ GOALS = {"cold": TARGETS["cold-build"].value, "warm": TARGETS["warm-build"].valu
 #: Cold-build budget of each page (seconds, two cores): they add up to ``GOALS["cold"]``. A
 #: page's cold time is that of the stages it is the first to need, plus its own execution.
 PAGE_BUDGETS = {
-    "data.py": 30,
-    "composition.py": 240,
-    "si_ge_composition.py": 30,
-    "structure.py": 240,
-    "si_ge_supercells.py": 240,
-    "kspacing.py": 90,
-    "benchmarks.py": 330,
-    "screening.py": 210,
-    "discussion.py": 30,
-    "reproducibility.py": 60,
+    "data.py": 15,
+    "composition.py": 300,
+    "si_ge_composition.py": 10,
+    "structure.py": 150,
+    "si_ge_supercells.py": 100,
+    "kspacing.py": 120,
+    "benchmarks.py": 450,
+    "screening.py": 300,
+    "discussion.py": 15,
+    "reproducibility.py": 40,
 }
 
 
