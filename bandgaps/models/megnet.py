@@ -188,7 +188,10 @@ class PretrainedEnsemble:
         import tensorflow as tf
 
         arrays = [np.asarray(a) for a in batch]
-        layout = tuple((a.ndim, a.shape[0], a.shape[-1], a.dtype.str) for a in arrays)
+        # the signature's fixed dimensions: batch, and features for node/bond/state arrays
+        layout = tuple(
+            (a.ndim, a.shape[0], a.shape[2] if a.ndim == 3 else None, a.dtype.str) for a in arrays
+        )
         key = (self.family.entries[k], layout)
         model = self.members[k].model  # loaded first: loading takes the same lock
         with _LOCK:
