@@ -130,6 +130,17 @@ def store(src_uri: str, key: str, record: dict[str, Any]) -> None:
     write_json_atomic(target, record)
 
 
+def site_reads() -> set[str]:
+    """Every cached result that the kept pages read: the results the site is made of."""
+    paths: set[str] = set()
+    for record in pages_dir().glob("*.json"):
+        try:
+            paths.update(json.loads(record.read_text()).get("reads", []))
+        except (OSError, ValueError, AttributeError):
+            continue
+    return paths
+
+
 def read_notes(log: Path) -> dict[str, list[str]]:
     """What a page's run noted (``bandgaps.cache.note``): the results it read, the artefacts it
     wrote."""
@@ -147,4 +158,13 @@ def read_notes(log: Path) -> dict[str, list[str]]:
     return {kind: sorted(paths) for kind, paths in notes.items()}
 
 
-__all__ = ["ALWAYS_RUN", "lookup", "page_key", "page_modules", "pages_dir", "read_notes", "store"]
+__all__ = [
+    "ALWAYS_RUN",
+    "lookup",
+    "page_key",
+    "page_modules",
+    "pages_dir",
+    "read_notes",
+    "site_reads",
+    "store",
+]

@@ -8,6 +8,7 @@ import platform
 import tempfile
 import time
 from importlib import metadata
+from pathlib import Path
 
 import pandas as pd
 
@@ -201,17 +202,19 @@ def stage_timings(results) -> pd.DataFrame:
     return out
 
 
-def stage_costs(records: list[dict] | None = None) -> pd.DataFrame:
-    """Cold cost of each cached stage of the study: the seconds its current entries took to
-    compute (their own time, sub-stages excluded), read from the result cache's records. Only
-    entries the current code can reach count."""
-    from bandgaps import cache
+def stage_costs(records: list[dict] | None = None, used: set[str] | None = None) -> pd.DataFrame:
+    """Cold cost of each cached stage of the study: the seconds its entries took to compute
+    (their own time, sub-stages excluded), read from the result cache's records. Only entries
+    the current code can reach count and, when ``used`` names result files (by default those
+    the site's kept pages read, ``bandgaps.pagecache.site_reads``), only those."""
+    from bandgaps import cache, pagecache
 
     records = cache.records() if records is None else records
+    used = pagecache.site_reads() if used is None else used
     rows = [
         {"stage": r["stage"], "seconds": float(r.get("seconds", 0.0))}
         for r in records
-        if cache.is_current(r)
+        if cache.is_current(r) and (not used or str(Path(r["path"]).resolve()) in used)
     ]
     frame = pd.DataFrame(rows, columns=["stage", "seconds"])
     out = frame.groupby("stage")["seconds"].agg(["count", "sum"])
