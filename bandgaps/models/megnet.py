@@ -209,6 +209,12 @@ class PretrainedEnsemble:
                 # retracing" and print a warning; with a fixed signature none retraces.
                 if hasattr(fn, "_omit_frequent_tracing_warning"):
                     fn._omit_frequent_tracing_warning = True
+                if not _TRACED:
+                    # released before interpreter teardown, while TensorFlow can still free them
+                    # (else each prints "Exception ignored in AtomicFunction.__del__" at exit)
+                    import atexit
+
+                    atexit.register(_TRACED.clear)
                 _TRACED[key] = fn
             return _TRACED[key]
 
