@@ -81,7 +81,7 @@ def _package_dir() -> Path:
 # --- the code a stage runs ----------------------------------------------------------------------
 
 
-def _module_file(name: str) -> Path | None:
+def module_file(name: str) -> Path | None:
     """Source file of ``bandgaps`` module ``name`` in this package (None when there is none)."""
     parts = name.split(".")[1:]
     base = _package_dir().joinpath(*parts)
@@ -91,10 +91,33 @@ def _module_file(name: str) -> Path | None:
     return None
 
 
+def imported_names(tree: ast.AST, package: str = "") -> set[str]:
+    """Every dotted name an import anywhere in ``tree`` may load (``from a import b`` gives
+    ``a`` and ``a.b``); relative imports are resolved against ``package``.
+
+    Examples:
+        >>> sorted(imported_names(ast.parse("from bandgaps.analyses import composition")))
+        ['bandgaps.analyses', 'bandgaps.analyses.composition']
+    """
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join([*base, node.module] if node.module else base)
+            else:
+                module = node.module or ""
+            found.add(module)
+            found.update(f"{module}.{a.name}" for a in node.names)
+    return found
+
+
 @functools.cache
 def _parsed(name: str) -> tuple[str, frozenset[str]]:
     """(digest of the normalised syntax tree, the ``bandgaps`` modules it imports)."""
-    path = _module_file(name)
+    path = module_file(name)
     if path is None:
         raise KeyError(name)
     tree = ast.parse(path.read_text())
@@ -110,26 +133,14 @@ def _parsed(name: str) -> tuple[str, frozenset[str]]:
             node.body = body[1:] or [ast.Pass()]
     digest = hashlib.sha256(ast.dump(tree, annotate_fields=False).encode()).hexdigest()
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")[: len(package.split(".")) - node.level + 1]
-                module = ".".join([*base, node.module] if node.module else base)
-            else:
-                module = node.module or ""
-            found.add(module)
-            found.update(f"{module}.{a.name}" for a in node.names)
     imports = set()
-    for module in found:
+    for module in imported_names(tree, package):
         parts = module.split(".")
         if parts[0] != "bandgaps":
             continue
         for i in range(1, len(parts) + 1):  # a package's __init__ runs before its modules
             prefix = ".".join(parts[:i])
-            if _module_file(prefix) is not None:
+            if module_file(prefix) is not None:
                 imports.add(prefix)
     return digest, frozenset(imports - {name})
 
@@ -387,10 +398,12 @@ __all__ = [
     "code_digest",
     "disabled",
     "entries",
+    "imported_names",
     "is_current",
     "is_enabled",
     "library_versions",
     "module_closure",
+    "module_file",
     "note",
     "prune",
     "records",

@@ -49,18 +49,13 @@ def page_modules(source: str) -> tuple[str, ...]:
         >>> page_modules("from bandgaps.analyses import composition as C\\nimport numpy")
         ('bandgaps.analyses', 'bandgaps.analyses.composition')
     """
-    from bandgaps.cache import _module_file
+    from bandgaps.cache import imported_names, module_file
 
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
-        names: list[str] = []
-        if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
-        found.update(
-            n for n in names if n.split(".")[0] == "bandgaps" and _module_file(n) is not None
-        )
+    found = {
+        n
+        for n in imported_names(ast.parse(source))
+        if n.split(".")[0] == "bandgaps" and module_file(n) is not None
+    }
     return tuple(sorted(found))
 
 
