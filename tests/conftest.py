@@ -46,6 +46,28 @@ def mp_frame():
     return load("mp-bandstructure-binaries")
 
 
+#: A small booster for the mp_gap study's tests (the real one has up to 3,000 trees).
+SMALL_GBM = (
+    "lgbm",
+    "magpie",
+    {
+        "objectives": ("huber",),
+        "n_estimators": 40,
+        "num_leaves": 15,
+        "clip_min": 0.0,
+        "quantile_params": {"n_estimators": 30},
+    },
+)
+
+
+@pytest.fixture(scope="session")
+def mp_gap_small():
+    """The mp_gap study on the official folds of the task's first 3,000 rows, small booster."""
+    from bandgaps.analyses.mp_gap import mp_gap_study
+
+    return mp_gap_study(n_rows=3000, model=SMALL_GBM)
+
+
 @pytest.fixture
 def shared_copy(tmp_path, shared, monkeypatch):
     """A private copy of chosen shared files under a temporary BANDGAPS_SHARED root.

@@ -114,7 +114,7 @@ DIGESTS = textwrap.dedent(
     out = {name: stage.code() for name, stage in cache.STAGES.items()}
     fits = out.pop("composition-fits") and cache.STAGES["composition-fits"]
     out.update({f"composition-fits[{k}]": fits.code([m.module]) for k, m in MODELS.items()})
-    out["named model files"] = named._code_id()
+    out.update({f"named model {n}": named.code_id(n) for n in named.NAMED})
     from pathlib import Path
     from bandgaps import pagecache
     for page in sorted(Path(sys.argv[2]).glob("*.py")):

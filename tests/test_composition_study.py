@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import SMALL_GBM
 
 from bandgaps.analyses import composition as C
 from bandgaps.analyses.fits import fit_predict
@@ -90,52 +91,76 @@ def test_sigma_coverage_of_gaussian_errors():
     assert (halved["observed"] < halved["expected"]).all()
 
 
-def test_matbench_protocol_chooses_on_validation():
-    candidates = (
-        ("RF", "rf", "magpie", {"n_estimators": 10}),
-        ("GBM", "lgbm", "magpie", {"n_estimators": 40, "num_leaves": 15, "clip_min": 0.0}),
-    )
-    mb = C.matbench_protocol(candidates, max_train=300)
-    assert mb.sizes == {"train0": 300, "val0": 5714, "test0": 13636}
-    best = mb.validation.loc[mb.validation["val MAE"].idxmin(), "model"]
-    assert mb.chosen == best
-    assert mb.baseline == "RF" and set(mb.test["model"]) == {"RF", mb.chosen}
-    assert (mb.results["GBM"].frame("test")["mean"] >= 0).all()
+def test_mp_gap_study_calibrates_inside_each_fold(mp_gap_small):
+    """Five official folds of the first 3,000 rows: calibration rows come from each fold's
+    training rows, share no formula with its fit rows, and the test rows are scored once."""
+    from bandgaps.analyses.matbench import TASKS, official_folds
+    from bandgaps.analyses.mp_gap import split_calibration
+
+    study = mp_gap_small
+    task = TASKS["mp_gap"]
+    frame = task.load().iloc[:3000]
+    folds = official_folds(task, frame["target"])
+    assert len(study.fits) == 5 and study.run.scores["fold"].tolist() == [0, 1, 2, 3, 4]
+    for k, (train_rows, test_rows) in enumerate(folds):
+        res = study.fits[k]
+        fit, cal = split_calibration(frame.iloc[train_rows], k)
+        assert not set(fit["formula"]) & set(cal["formula"])
+        assert len(fit) + len(cal) == len(train_rows) and res.n_train == len(fit)
+        assert list(res.frame("val")["formula"]) == list(cal["formula"])
+        test = res.frame("test")
+        assert list(test["formula"]) == list(frame["formula"].iloc[test_rows])
+        np.testing.assert_array_equal(test["target"], frame["target"].to_numpy()[test_rows])
+        assert res.interval_method in res.interval_selection
+        # the run's score is this fit's MAE on its test rows
+        mae = np.mean(np.abs(test["target"] - test["mean"]))
+        assert study.run.scores.loc[k, "mae"] == pytest.approx(mae)
+    summary = study.summary()
+    assert summary["test rows"].sum() == 3000 and (summary["calibration rows"] > 100).all()
+    assert len(study.pooled("test")) == 3000
+    ens = study.ensemble()
+    mean = np.mean([r.frame("si-ge")["mean"] for r in study.fits], axis=0)
+    np.testing.assert_allclose(ens.frame("si-ge")["mean"], mean)
+    comparison = C.matbench_comparison(study)
+    ours = comparison[comparison["model"].str.endswith("(this study)")]
+    assert ours["MAE (5-fold mean)"].item() == pytest.approx(study.run.mean())
+    table = C.pooled_interval_table(study)
+    assert list(table["nominal coverage"]) == [0.68, 0.9, 0.95]
+    assert table["mean width"].is_monotonic_increasing
 
 
-def test_interval_study_and_leave_cluster_out_at_small_scale():
-    """Constant vs adaptive intervals scored on test0, σ recalibrated, families held out."""
+def test_interval_study_and_leave_cluster_out_at_small_scale(mp_gap_small):
+    """Constant vs adaptive intervals pooled over the folds, σ recalibrated, families held
+    out of official fold 0."""
     from bandgaps.analyses import uncertainty as U
+    from bandgaps.analyses.mp_gap import fold_rows
 
-    candidates = (
-        ("GBM", "lgbm", "magpie", {"n_estimators": 40, "num_leaves": 15, "clip_min": 0.0}),
-    )
-    mb = C.matbench_protocol(candidates, max_train=600)
-    res = mb.results["GBM"]
-    assert res.interval_method in res.interval_selection and res.domain_score in ("distance", "σ")
-    st = U.interval_study(res, "GBM")
+    study = mp_gap_small
+    st = U.interval_study(study.fits, "GBM")
     s = st.summary.set_index(["method", "level"])
+    assert (s["n"] == 3000).all()
     for method in (U.OLD, U.ADAPTIVE):
-        assert 0.85 <= s.loc[(method, 0.9), "coverage"] <= 0.95
-    # the constant width has no width–error correlation, the adaptive one does
-    assert s.loc[(U.OLD, 0.9), "width–error ρ"] == 0.0
-    assert s.loc[(U.ADAPTIVE, 0.9), "width–error ρ"] > 0.4
+        assert 0.82 <= s.loc[(method, 0.9), "coverage"] <= 0.97
+    # a constant width (one per fold) has next to no width–error correlation, the adaptive one
+    # has a clear one
+    assert abs(s.loc[(U.OLD, 0.9), "width–error ρ"]) < 0.1
+    assert s.loc[(U.ADAPTIVE, 0.9), "width–error ρ"] > 0.3
     assert set(st.groups["group"]) >= {"metals", "non-metals", "4+ elements"}
-    assert st.candidates["chosen"].sum() == 1
+    assert st.candidates["chosen (folds)"].sum() == 5
+    assert list(st.folds["interval method"]) == [r.interval_method for r in study.fits]
     sig = st.sigma.set_index("σ")
-    assert abs(sig.loc["recalibrated σ", "±1σ"] - 0.683) < 0.05
+    assert abs(sig.loc["recalibrated σ", "±1σ"] - 0.683) < 0.07
     bins = U.width_error_bins(st.widths, U.ADAPTIVE)
     assert len(bins) == 10 and bins["width"].is_monotonic_increasing
-    lco = U.leave_cluster_out(
-        "lgbm",
-        "magpie",
-        {"n_estimators": 30, "num_leaves": 15, "clip_min": 0.0},
-        n_clusters=3,
-        max_train=600,
-    )
-    assert len(lco.clusters) == 3 and lco.clusters["held-out rows"].sum() == 13636
+    one = U.interval_study(study.fits[0], "GBM")  # a single fit is a study of its own rows
+    assert (one.summary["n"] == len(study.fits[0].frame("test"))).all()
+
+    kind, fs, params = SMALL_GBM
+    lco = U.leave_cluster_out(kind, fs, params, n_clusters=3, max_train=600)
+    fit, _, test = fold_rows(0)
+    assert len(lco.clusters) == 3 and lco.clusters["held-out rows"].sum() == len(test)
     assert set(lco.pooled["method"]) == {U.OLD, U.ADAPTIVE}
-    assert lco.domain["n"].item() == 13636
+    assert lco.domain["n"].item() == len(test)
     # one fit per family scores both the held-out family and the families it saw
     assert (lco.clusters["MAE, other families"] > 0).all()
-    assert (lco.train_drawn, lco.train_available) == (600, 58814)
+    assert (lco.train_drawn, lco.train_available) == (600, len(fit))

@@ -101,3 +101,34 @@ def test_featurizers_are_built_once_per_process():
     assert a._blocks is b._blocks
     assert CompositionFeatures("magpie+fractions")._blocks is not a._blocks
     assert a.transform(["NaCl"]).tolist() == b.transform(["NaCl"]).tolist()
+
+
+def test_known_features_are_read_not_computed(monkeypatch):
+    """Inside ``known_features`` a subset of the declared formulas is read from the matrix
+    (the rows a computation gives); outside it, or for another feature set, it is computed."""
+    from bandgaps.features.composition import known_features
+
+    formulas = ["NaCl", "GaAs", "Si", "Fe2O3", "GaAs"]
+    feats = CompositionFeatures("magpie", cache=True)
+    full = feats.transform(formulas)
+    subset = ["Si", "NaCl", "GaAs"]
+    expected = feats.transform(subset)
+
+    def no_compute(*args, **kwargs):
+        raise AssertionError("computed instead of read")
+
+    uncached = CompositionFeatures("magpie", cache=False)
+    with known_features("magpie", formulas, full):
+        monkeypatch.setattr(CompositionFeatures, "featurize_many", no_compute)
+        np.testing.assert_array_equal(uncached.transform(subset), expected)
+        with pytest.raises(AssertionError, match="computed"):
+            uncached.transform(["KBr"])  # not declared
+        with pytest.raises(AssertionError, match="computed"):
+            CompositionFeatures("magpie+fractions", cache=False).transform(subset)  # another set
+    with pytest.raises(AssertionError, match="computed"):
+        uncached.transform(subset)  # the block has ended
+    with (
+        pytest.raises(ValueError, match="4 feature rows"),
+        known_features("magpie", formulas, full[:4]),
+    ):
+        pass

@@ -26,7 +26,16 @@ def test_one_sided_offset_covers():
 
 
 def test_small_study_with_transfer(monkeypatch):
+    """Transfer columns from a small formation-energy model and a PBE reference trained on
+    800 mp_gap rows (the study's own reference learns from all 106,113)."""
+    from bandgaps.data.tables import load_table
+    from bandgaps.models.transfer import PBEReference
+
     monkeypatch.setattr(K, "AUX_PARAMS", {"sigma": False, "n_estimators": 20})
+    mp = load_table("matbench-mp-gap").iloc[:800]
+    reference = PBEReference(params={"n_estimators": 40, "num_leaves": 15}).fit(
+        mp["composition"], mp["target"]
+    )
     candidates = (
         ("RF", "rf", "kspacing-study", {"n_estimators": 10}, ()),
         (
@@ -37,7 +46,7 @@ def test_small_study_with_transfer(monkeypatch):
             ("predicted band gap (eV)", "predicted metal probability"),
         ),
     )
-    study = K.kspacing_study(candidates, max_train=300)
+    study = K.kspacing_study(candidates, max_train=300, reference=reference)
     assert set(study.validation["model"]) == {"RF", "GBM + gap"}
     assert study.test["model"].iloc[0] == "RF"
     safe = K.safety_table(study.results[study.chosen])

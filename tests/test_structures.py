@@ -32,6 +32,9 @@ def test_enumeration_counts_and_vegard_volume():
 def test_sqs_random_and_disordered_cells():
     sqs = alloys.sqs_cells([0.25, 0.5], n_steps=300)
     assert sqs["x"].tolist() == [0.25, 0.5] and set(sqs["n_atoms"]) == {64}
+    # each x anneals with its own seed: one process gives the cells that two gave
+    serial = alloys.sqs_cells([0.25, 0.5], n_steps=300, workers=1)
+    assert list(serial["structure"]) == list(sqs["structure"])
     rnd = alloys.random_cells([0.0, 0.5], sizes=(64,), n_seeds=2)
     assert len(rnd) == 4 and rnd["x"].tolist() == [0.0, 0.0, 0.5, 0.5]
     a, b = rnd[rnd["x"] == 0.5]["structure"]

@@ -56,7 +56,7 @@ def test_lookup_finds_compositions_however_written():
 
 
 def test_measured_gap_model_file_round_trips_without_pickle(small_model, tmp_path):
-    card = named._card("measured-gap", "measured gap", 300, {"source": "test"}, {})
+    card = named.card("measured-gap", 300, {"source": "test"}, {})
     path = save_model(tmp_path / "m.bgm", small_model, card)
     loaded, card2, _ = load_model(path)
     formulas = ["Si", "Ge", "Si49Ge51", "GaAs", "ZnO"]
@@ -79,7 +79,7 @@ def test_a_committee_with_column_subsets_round_trips(small_model, tmp_path):
     model = MeasuredGapModel(
         small_model.reference, "magpie+fractions", GatedCommittee(members), small_model.lookup
     ).fit(expt["composition"], expt["target"])
-    card = named._card("measured-gap", "measured gap", 300, {"source": "test"}, {})
+    card = named.card("measured-gap", 300, {"source": "test"}, {})
     loaded, _, _ = load_model(save_model(tmp_path / "c.bgm", model, card))
     formulas = ["Si", "Ge", "Si49Ge51", "GaAs", "ZnO", "Cu"]
     np.testing.assert_allclose(loaded.predict(formulas), model.predict(formulas))
@@ -95,7 +95,7 @@ def test_a_model_file_naming_an_unknown_part_is_refused(small_model, tmp_path):
 
     from bandgaps.models.persist import _MAGIC
 
-    card = named._card("measured-gap", "measured gap", 300, {"source": "test"}, {})
+    card = named.card("measured-gap", 300, {"source": "test"}, {})
     path = save_model(tmp_path / "m.bgm", small_model, card)
     data = path.read_bytes()
     body = data[len(_MAGIC) :].partition(b"\n")[2]
@@ -117,7 +117,7 @@ def test_a_model_file_naming_an_unknown_part_is_refused(small_model, tmp_path):
 def models_folder(small_model, tmp_path, monkeypatch):
     """A models folder holding a current measured-gap file (the small model)."""
     monkeypatch.setenv(named.MODELS_ENV, str(tmp_path / "models"))
-    card = named._card("measured-gap", "measured gap", 300, {"source": "test rows"}, {})
+    card = named.card("measured-gap", 300, {"source": "test rows"}, {})
     save_model(named.model_path("measured-gap"), small_model, card)
     return tmp_path / "models"
 
@@ -185,7 +185,7 @@ def _unseen_element(model) -> str:
 
 
 def test_calibrated_measured_gap_model_file_keeps_its_sets_and_domain(calibrated_model, tmp_path):
-    card = named._card("measured-gap", "measured gap", 300, {"source": "test"}, {})
+    card = named.card("measured-gap", 300, {"source": "test"}, {})
     loaded, _, _ = load_model(save_model(tmp_path / "c.bgm", calibrated_model, card))
     formulas = ["Si", "GaAs", "ZnO", "Cu", f"{_unseen_element(calibrated_model)}O2"]
     X = calibrated_model.transform(formulas)
@@ -207,7 +207,7 @@ def test_predict_measured_gap_prints_its_interval_and_flags_an_unseen_element(
     calibrated_model, tmp_path, monkeypatch, capsys
 ):
     monkeypatch.setenv(named.MODELS_ENV, str(tmp_path / "models"))
-    card = named._card("measured-gap", "measured gap", 300, {"source": "test rows"}, {})
+    card = named.card("measured-gap", 300, {"source": "test rows"}, {})
     save_model(named.model_path("measured-gap"), calibrated_model, card)
     odd = f"{_unseen_element(calibrated_model)}O2"
     code = main(["predict", "measured-gap", "Si", "GaAs", odd, "--interval", "0.8", "--csv"])
@@ -224,3 +224,21 @@ def test_predict_measured_gap_prints_its_interval_and_flags_an_unseen_element(
     # the table names the interval method in its title
     assert main(["predict", "measured-gap", "ZnO"]) == 0
     assert "intervals:" in capsys.readouterr().out
+
+
+def test_variants_share_an_identical_gate_or_regressor_fit():
+    """Variants that differ in one part fit the other part once: same class, parameters, seed
+    and rows give the same fitted object; any difference gives a fit of its own."""
+    rng = np.random.default_rng(3)
+    X = rng.uniform(size=(300, 4))
+    y = np.where(X[:, 0] > 0.5, 0.0, 1 + X[:, 1])
+    plain = GatedGapModel(regressor_params=SMALL, gate_params=SMALL).fit(X, y)
+    residual = GatedGapModel(residual_column=3, regressor_params=SMALL, gate_params=SMALL).fit(X, y)
+    assert residual.gate_ is plain.gate_  # the same gate: fitted once
+    assert residual.regressor_ is not plain.regressor_  # another target: its own fit
+    reseeded = GatedGapModel(regressor_params=SMALL, gate_params=SMALL, random_state=7).fit(X, y)
+    assert reseeded.gate_ is not plain.gate_ and reseeded.regressor_ is not plain.regressor_
+    fresh = MetalClassifier(SMALL).fit(X, (y == 0).astype(float))
+    np.testing.assert_allclose(
+        fresh.predict_proba(X), plain.gate_.predict_proba(X)
+    )  # sharing gives what a fit of its own would

@@ -1,4 +1,5 @@
-"""Composition-model studies: both evaluation protocols, σ calibration, conformal intervals.
+"""Composition-model studies: the reference protocol, mp_gap beside the published entries,
+σ calibration, conformal intervals.
 
 Every function here returns numbers computed from the snapshots; the site pages only plot
 and narrate them. Fits are cached on disk keyed by the training data, the model and its
@@ -16,6 +17,7 @@ import pandas as pd
 
 from bandgaps.analyses.common import SEED, metal_stratified_split, regression_metrics, subsample
 from bandgaps.analyses.fits import FitResult, fit_predict
+from bandgaps.analyses.mp_gap import MpGapStudy
 from bandgaps.analyses.si_ge import (
     BRIEF_FORMULAS,
     COMPOSITION,
@@ -143,98 +145,54 @@ def reference_protocol(n_estimators: int = 100, max_train: int | None = None) ->
     return ReferenceProtocol(train, test, results, pd.DataFrame(rows))
 
 
-#: Candidate models for the matbench protocol: (label, kind, feature set, extra parameters).
-#: LightGBM stops early on 10 % of train0, so its number of trees follows the data.
-MATBENCH_CANDIDATES = (
-    ("RF, magpie", "rf", "magpie", {"n_estimators": 100}),
-    ("LightGBM, magpie", "lgbm", "magpie", {"clip_min": 0.0, "early_stopping": 0.1}),
-    (
-        "LightGBM, magpie+fractions",
-        "lgbm",
-        "magpie+fractions",
-        {"clip_min": 0.0, "early_stopping": 0.1},
-    ),
-)
+def matbench_comparison(study: MpGapStudy) -> pd.DataFrame:
+    """Our five-fold mean MAE on mp_gap (and its spread over the folds) beside the published
+    composition entries' (``MATBENCH_ENTRIES``), best first."""
+    from bandgaps.analyses.matbench import TASKS, leaderboard_means
 
-
-def matbench_candidate(label: str) -> tuple[str, str, dict]:
-    """``(kind, feature set, parameters)`` of the matbench candidate called ``label``."""
-    for name, kind, fs, params in MATBENCH_CANDIDATES:
-        if name == label:
-            return kind, fs, dict(params)
-    raise KeyError(label)
-
-
-@dataclass
-class MatbenchProtocol:
-    """matbench mp_gap fold 0: fit on train0, choose on val0, report test0 once."""
-
-    results: dict[str, FitResult]
-    validation: pd.DataFrame
-    chosen: str
-    test: pd.DataFrame
-    sizes: dict[str, int]
-    #: the forest, reported on test0 beside the chosen model (the published figures' baseline)
-    baseline: str = MATBENCH_CANDIDATES[0][0]
-
-
-def matbench_protocol(
-    candidates=MATBENCH_CANDIDATES,
-    max_train: int | None = None,
-    param_overrides: dict | None = None,
-) -> MatbenchProtocol:
-    """Fit every candidate on train0; the strongest on val0 is the one whose test0 MAE we quote.
-
-    The random forest is always reported on test0 too: it is the baseline the published
-    figures start from.
-    """
-    from bandgaps.data.tables import load_table
-
-    train = subsample(load_table("matbench-mp-gap-train"), max_train)
-    val = load_table("matbench-mp-gap-val")
-    test = load_table("matbench-mp-gap-test")
-    sets = _side_sets(
+    scores = study.run.scores["mae"]
+    rows = [
         {
-            "val": (list(val["formula"]), val["target"].to_numpy()),
-            "test": (list(test["formula"]), test["target"].to_numpy()),
+            "model": f"{study.label} (this study)",
+            "MAE (5-fold mean)": float(scores.mean()),
+            "spread over folds": float(scores.std()),
         }
-    )
-    results, rows = {}, []
-    for label, kind, fs, params in candidates:
-        params = {**params, "random_state": SEED, **(param_overrides or {}).get(kind, {})}
-        res = fit_predict(
-            kind,
-            train["formula"],
-            train["target"],
-            sets,
-            feature_set=fs,
-            params=params,
-            calibrate_on="val",
-        )
-        results[label] = res
-        v = res.frame("val")
+    ]
+    means = leaderboard_means(TASKS["mp_gap"]).set_index("model")
+    for label, name in MATBENCH_ENTRIES.items():
         rows.append(
             {
-                "model": label,
-                **{
-                    f"val {k}": val for k, val in regression_metrics(v["target"], v["mean"]).items()
-                },
-                "fit (s)": res.fit_seconds,
+                "model": f"{label} (published)",
+                "MAE (5-fold mean)": float(means.loc[name, "mean"]),
+                "spread over folds": float(means.loc[name, "std"]),
             }
         )
-    validation = pd.DataFrame(rows).drop(columns="val n")
-    chosen = validation.loc[validation["val MAE"].idxmin(), "model"]
-    reported = [label for label, kind, *_ in candidates if kind == "rf"][:1]
-    if chosen not in reported:
-        reported.append(chosen)
-    test_rows = []
-    for label in reported:
-        t = results[label].frame("test")
-        test_rows.append({"model": label, **regression_metrics(t["target"], t["mean"])})
-    sizes = {"train0": len(train), "val0": len(val), "test0": len(test)}
-    return MatbenchProtocol(
-        results, validation, chosen, pd.DataFrame(test_rows), sizes, baseline=reported[0]
-    )
+    return pd.DataFrame(rows).sort_values("MAE (5-fold mean)").reset_index(drop=True)
+
+
+def pooled_interval_table(study: MpGapStudy, name: str = "test") -> pd.DataFrame:
+    """Coverage and mean width of each fold's conformal intervals on its set ``name``, pooled
+    over the folds (each fold calibrated on its own calibration rows)."""
+    rows = []
+    for level in study.fits[0].intervals[name]:
+        y, lo, hi = (
+            np.concatenate(parts)
+            for parts in zip(
+                *(
+                    (res.frame(name)["target"].to_numpy(), *res.intervals[name][level])
+                    for res in study.fits
+                ),
+                strict=True,
+            )
+        )
+        rows.append(
+            {
+                "nominal coverage": level,
+                "empirical coverage": coverage(y, lo, hi),
+                "mean width": float(np.mean(hi - lo)),
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def sigma_verdict(coverage: float, k: float) -> str:
@@ -253,21 +211,20 @@ def sigma_verdict(coverage: float, k: float) -> str:
 
 
 def sigma_calibration(
-    ref: ReferenceProtocol, mb: MatbenchProtocol
+    ref: ReferenceProtocol, study: MpGapStudy
 ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
-    """±1σ and ±2σ coverage of every composition model's σ on its test rows (the non-metal
-    forest on non-metal rows), and each one's calibration curve."""
-    rows, curves = [], {}
-    for label in mb.test["model"]:
-        t = mb.results[label].frame("test")
-        rows.append(
-            {
-                "model": label,
-                "set": "matbench test0",
-                **sigma_coverage(t["target"], t["mean"], t["std"]),
-            }
-        )
-        curves[f"{label} (matbench)"] = calibration_curve(t["target"], t["mean"], t["std"])
+    """±1σ and ±2σ coverage of every composition model's raw σ on its test rows (the mp_gap
+    model on every fold's test rows; the non-metal forest on non-metal rows), and each one's
+    calibration curve."""
+    t = study.pooled("test")
+    rows = [
+        {
+            "model": study.label,
+            "set": "mp_gap, 5 test folds",
+            **sigma_coverage(t["target"], t["mean"], t["std"]),
+        }
+    ]
+    curves = {f"{study.label} (mp_gap)": calibration_curve(t["target"], t["mean"], t["std"])}
     for label, res in ref.results.items():
         t = res.frame("test")
         if label == "non-metal":
@@ -283,22 +240,20 @@ def sigma_calibration(
     return pd.DataFrame(rows), curves
 
 
-def sweep_models(ref: ReferenceProtocol, mb: MatbenchProtocol) -> dict[SiGeModel, FitResult]:
-    """The composition models compared across Si–Ge: both snapshot forests and the matbench
-    models scored on test0 (the forest and the model chosen on val0), each with its identity."""
-    models = {
+def sweep_models(ref: ReferenceProtocol, study: MpGapStudy) -> dict[SiGeModel, FitResult]:
+    """The composition models compared across Si–Ge: both snapshot forests and the mp_gap
+    model (the mean of its five fold models), each with its identity."""
+    return {
         SiGeModel("RF, MP snapshot, all rows", COMPOSITION, "PBE", "MP snapshot"): ref.results[
             "all"
         ],
         SiGeModel("RF, MP snapshot, non-metals", COMPOSITION, "PBE", "MP snapshot"): ref.results[
             "non-metal"
         ],
+        SiGeModel(
+            f"{study.label}, matbench", COMPOSITION, "PBE", "matbench mp_gap"
+        ): study.ensemble(),
     }
-    for label in mb.test["model"]:
-        models[SiGeModel(f"{label}, matbench", COMPOSITION, "PBE", "matbench mp_gap")] = mb.results[
-            label
-        ]
-    return models
 
 
 def sweep_frame(models: dict[SiGeModel, FitResult]) -> pd.DataFrame:

@@ -47,6 +47,8 @@ class FitResult:
     sigma_scale: float = float("nan")
     domain_score: str | None = None
     domain_correlations: dict[str, float] = field(default_factory=dict)
+    #: what the fit learned that a reader may want (a booster's ``trees`` per booster)
+    fitted: dict = field(default_factory=dict)
 
     def frame(self, name: str) -> pd.DataFrame:
         return self.predictions[name]
@@ -146,6 +148,12 @@ def fit_predict(
                     intervals[name] = model.predict_intervals_features(F, band=(mean, lo, hi))
             preds[name] = frame
         calibrator, domain = model.intervals_, model.domain_
+        regressor = model.pipeline_[-1]
+        fitted = {}
+        if hasattr(regressor, "boosters_"):
+            fitted["trees"] = [
+                int(b.best_iteration_ or b.n_estimators) for b in regressor.boosters_
+            ]
         return FitResult(
             kind=kind,
             feature_set=fs,
@@ -161,6 +169,7 @@ def fit_predict(
             sigma_scale=model.sigma_scale_,
             domain_score=None if domain is None else domain.score_,
             domain_correlations={} if domain is None else domain.correlations_,
+            fitted=fitted,
         )
 
     return _COMPOSITION_FITS(key, compute, code=(spec.module,))

@@ -73,7 +73,7 @@ def _aux_sets(data: KSpacingData) -> dict:
     }
 
 
-def transfer_features(data: KSpacingData) -> dict[str, pd.DataFrame]:
+def transfer_features(data: KSpacingData, reference=None) -> dict[str, pd.DataFrame]:
     """Predictions of auxiliary models for every k-point formula, as feature columns.
 
     * formation energy per atom — LightGBM trained on matbench ``mp_e_form`` train0;
@@ -81,6 +81,9 @@ def transfer_features(data: KSpacingData) -> dict[str, pd.DataFrame]:
       (``bandgaps.analyses.measured_inputs.pbe_reference``: LightGBM and a metal classifier
       trained on every row of matbench ``mp_gap``), the same models the measured-gap entries
       and the named ``pbe-gap`` model use, so the study fits no model of its own for them.
+
+    ``reference`` replaces the PBE reference (a fitted ``PBEReference``: a smaller one for
+    tests).
     """
     from bandgaps.analyses.measured_inputs import FEATURE_SET, pbe_reference
     from bandgaps.features.composition import CompositionFeatures
@@ -95,7 +98,7 @@ def transfer_features(data: KSpacingData) -> dict[str, pd.DataFrame]:
         params=AUX_PARAMS,
         feature_set="magpie+fractions",
     )
-    reference = pbe_reference()
+    reference = pbe_reference() if reference is None else reference
     out = {}
     for split in ("train", "val", "test"):
         F = CompositionFeatures(FEATURE_SET).transform(list(sets[split][0]))
@@ -199,14 +202,15 @@ def kspacing_study(
     candidates=CANDIDATES,
     max_train: int | None = None,
     param_overrides: dict | None = None,
+    reference=None,
 ) -> KSpacingStudy:
     """Fit every candidate on train, choose on val, score the RF baseline and the choice on
-    test."""
+    test. ``reference`` replaces the PBE reference of the transfer columns (for tests)."""
     data = load_data()
     data.train = subsample(data.train, max_train)
     transfer = None
     if any(extra for *_, extra in candidates):
-        transfer = transfer_features(data)
+        transfer = transfer_features(data, reference)
     results, rows = {}, []
     for candidate in candidates:
         label = candidate[0]

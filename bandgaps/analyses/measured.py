@@ -3,7 +3,8 @@
 Three tasks run through ``bandgaps.analyses.matbench.run_task`` (published folds, test rows
 scored once):
 
-* ``mp_gap`` — PBE gaps from composition (LightGBM on Magpie + element fractions);
+* ``mp_gap`` — PBE gaps from composition (LightGBM on Magpie + element fractions; its own
+  module, ``bandgaps.analyses.mp_gap``, which the composition studies read as well);
 * ``expt_gap`` — measured gaps, as an ablation: composition alone, plus the PBE reference's two
   columns (``bandgaps.models.transfer.PBEReference``, trained on all of ``mp_gap``: another
   quantity, which the benchmark allows), plus the metal gate, plus ``expt_is_metal`` labels
@@ -37,15 +38,12 @@ from bandgaps.analyses.measured_entries import (
     GATED_VARIANTS,
     MEASURED_ENTRY,
     METAL_ENTRY,
-    MP_GAP_ENTRY,
-    MP_GAP_PARAMS,
     Entry,
     ablation,
     build_model,
     committee_run,
     run_expt_gap,
     run_expt_is_metal,
-    run_mp_gap,
 )
 from bandgaps.analyses.measured_inputs import (
     FEATURE_SET,
@@ -91,8 +89,6 @@ __all__ = [
     "GATED_VARIANTS",
     "MEASURED_ENTRY",
     "METAL_ENTRY",
-    "MP_GAP_ENTRY",
-    "MP_GAP_PARAMS",
     "ROOM_T",
     "SI_GE",
     "SWITCH_PAIRS",
@@ -116,7 +112,6 @@ __all__ = [
     "rows_without_system",
     "run_expt_gap",
     "run_expt_is_metal",
-    "run_mp_gap",
     "si_ge_measured",
     "smooth_columns",
     "switching_labels",

@@ -1,5 +1,6 @@
 """The measured-gap benchmark entries and their runners on the official Matbench folds
-(``expt_gap``, ``expt_is_metal``, ``mp_gap``), each cached as a stage.
+(``expt_gap``, ``expt_is_metal``), each cached as a stage; ``mp_gap`` is
+``bandgaps.analyses.mp_gap``.
 """
 
 from __future__ import annotations
@@ -14,14 +15,11 @@ from bandgaps.analyses.measured_inputs import (
     n_composition_features,
     outside_test,
     positions,
-    task_features,
-    task_frame,
     task_inputs,
 )
 from bandgaps.cache import Stage
 from bandgaps.config import SEED
 from bandgaps.models.transfer import (
-    LARGE_DATA,
     GatedCommittee,
     GatedGapModel,
     MetalClassifier,
@@ -30,8 +28,6 @@ from bandgaps.models.transfer import (
 _MATBENCH_EXPT_GAP = Stage("matbench-expt-gap", __name__)
 
 _MATBENCH_EXPT_IS_METAL = Stage("matbench-expt-is-metal", __name__)
-
-_MATBENCH_MP_GAP = Stage("matbench-mp-gap", __name__)
 
 
 @dataclass(frozen=True)
@@ -114,12 +110,6 @@ MEASURED_ENTRY = COMMITTEE.label
 
 
 METAL_ENTRY = "+ expt_gap labels"
-
-
-MP_GAP_ENTRY = "LightGBM, Magpie + fractions"
-
-
-MP_GAP_PARAMS = {**LARGE_DATA, "objectives": ("huber",), "clip_min": 0.0}
 
 
 #: LightGBM settings of every ``expt_gap`` entry's gate and regressor (``None``: the models'
@@ -232,29 +222,6 @@ def run_expt_is_metal(entry: Entry, folds=None) -> BenchmarkRun:
     return _MATBENCH_EXPT_IS_METAL(key, compute)
 
 
-def run_mp_gap(folds=None) -> BenchmarkRun:
-    """``mp_gap`` from composition only: LightGBM (Huber loss) on Magpie + fractions (cached)."""
-    from bandgaps.models.boosting import BoostedRegressor
-
-    task = TASKS["mp_gap"]
-
-    def compute():
-        frame = task_frame("mp_gap")
-        F = task_features(task, frame)
-
-        def fit_predict(train, test, fold):
-            tr, te = positions(frame, train), positions(frame, test)
-            model = BoostedRegressor(sigma=False, random_state=SEED + fold, **MP_GAP_PARAMS)
-            model.fit(F[tr], frame["target"].to_numpy()[tr])
-            rounds = [int(b.best_iteration_ or b.n_estimators) for b in model.boosters_]
-            return model.predict(F[te]), {"trees": rounds}
-
-        return run_task(task, fit_predict, MP_GAP_ENTRY, data=frame, folds=folds)
-
-    key = {"params": MP_GAP_PARAMS, "folds": folds, "seed": SEED}
-    return _MATBENCH_MP_GAP(key, compute)
-
-
 def ablation(runs: dict[str, BenchmarkRun], entries) -> pd.DataFrame:
     """Mean ± spread over the folds of each entry, with what it adds over the one before."""
     rows = []
@@ -283,13 +250,10 @@ __all__ = [
     "GATED_VARIANTS",
     "MEASURED_ENTRY",
     "METAL_ENTRY",
-    "MP_GAP_ENTRY",
-    "MP_GAP_PARAMS",
     "Entry",
     "ablation",
     "build_model",
     "committee_run",
     "run_expt_gap",
     "run_expt_is_metal",
-    "run_mp_gap",
 ]

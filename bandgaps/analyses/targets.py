@@ -111,6 +111,18 @@ TARGETS: dict[str, Target] = {
     "si-ge-4k": Target("Si–Ge sweep (Si–Ge left out), MAE vs the 4.2 K curve (eV)", "≤", 0.10),
     "si-ge-300k": Target("Si–Ge sweep (Si–Ge left out), MAE vs the 300 K curve (eV)", "≤", 0.07),
     "kpoint-extra": Target("k-point length, 95 % converged, mean extra k-points (%)", "≤", 250.0),
+    "screen-rate": Target(
+        "composition screen, 1,000,000 formulas, 2 cores (formulas/s)", "≥", 5000
+    ),
+    "screen-wall": Target("the same, wall time (min)", "≤", 4),
+    "screen-scaling-steady": Target("scaling 1 → 2 workers, after start-up (×)", "≥", 1.7),
+    "screen-scaling-e2e": Target("scaling 1 → 2 workers, end to end (×)", "≥", 1.7),
+    "screen-memory": Target(
+        "peak memory, 100,000 → 1,000,000 formulas (size of the change)", "≤", 0.2
+    ),
+    "structure-rate": Target(
+        "structure screen, MEGNet 2018, Si–Ge cells (structures/s after start-up)", "≥", 1000
+    ),
     "cold-build": Target("cold site build, two cores (s)", "≤", 25 * 60),
     "warm-build": Target("warm site build, nothing changed (s)", "≤", 60),
 }
@@ -146,6 +158,44 @@ def targets_table(checks: list[TargetCheck]) -> pd.DataFrame:
     )
 
 
+def screening_checks(bench: pd.DataFrame, structures: dict) -> list[TargetCheck]:
+    """The screening targets, from a throughput table (``rows``, ``workers``, rates, seconds,
+    peak memory; ``bandgaps.analyses.screening.throughput``) and a structure screen's report.
+
+    Examples:
+        >>> bench = pd.DataFrame({"rows": [100_000, 200_000, 200_000, 1_000_000],
+        ...     "workers": [2, 1, 2, 2], "seconds": [17.0, 49.0, 28.0, 135.0],
+        ...     "rows_per_second": [5900, 4100, 7100, 7400],
+        ...     "steady_rows_per_second": [6700, 4200, 7700, 7500],
+        ...     "peak_rss_gib": [1.0, 0.7, 1.0, 1.1]})
+        >>> [c.met for c in screening_checks(bench, {"steady_rows_per_second": 400})]
+        [True, True, True, True, True, False]
+    """
+
+    def run(rows: int, workers: int) -> pd.Series:
+        match = bench[(bench["rows"] == rows) & (bench["workers"] == workers)]
+        if len(match) != 1:
+            raise KeyError(f"no single throughput run of {rows:,} rows on {workers} workers")
+        return match.squeeze(axis=0)
+
+    largest = int(bench["rows"].max())
+    smallest = int(bench.loc[bench["workers"] == 2, "rows"].min())
+    pair = bench.groupby("rows")["workers"].nunique()
+    scaling = int(pair[pair > 1].index.max())
+    big, small = run(largest, 2), run(smallest, 2)
+    one, two = run(scaling, 1), run(scaling, 2)
+    return [
+        check("screen-rate", big["rows_per_second"]),
+        check("screen-wall", big["seconds"] / 60),
+        check(
+            "screen-scaling-steady", two["steady_rows_per_second"] / one["steady_rows_per_second"]
+        ),
+        check("screen-scaling-e2e", two["rows_per_second"] / one["rows_per_second"]),
+        check("screen-memory", abs(big["peak_rss_gib"] / small["peak_rss_gib"] - 1)),
+        check("structure-rate", structures["steady_rows_per_second"]),
+    ]
+
+
 __all__ = [
     "GOAL_MAE",
     "PUBLISHED",
@@ -155,5 +205,6 @@ __all__ = [
     "TargetCheck",
     "check",
     "published",
+    "screening_checks",
     "targets_table",
 ]

@@ -37,6 +37,30 @@ from bandgaps.errors import InputError
 
 _FEATURES = Stage("features", __name__)
 
+#: Feature matrices a caller has declared inside ``known_features``: (feature set, row of each
+#: formula, matrix), newest first.
+_KNOWN: list[tuple[str, dict[str, int], np.ndarray]] = []
+
+
+@contextlib.contextmanager
+def known_features(feature_set: str, formulas: Sequence[str], matrix: np.ndarray):
+    """Within the block, ``CompositionFeatures.transform`` reads rows of ``matrix`` (the
+    features of ``formulas``) for any formula list it holds instead of computing them again.
+
+    A study that fits many subsets of one table (folds, their calibration rows, held-out
+    families) computes the table's features once: a formula's features depend on the formula
+    alone, so the rows read are the rows a computation would give.
+    """
+    matrix = np.asarray(matrix)
+    if matrix.shape[0] != len(formulas):
+        raise ValueError(f"{len(formulas)} formulas but {matrix.shape[0]} feature rows")
+    entry = (get_feature_set(feature_set).name, {str(f): i for i, f in enumerate(formulas)}, matrix)
+    _KNOWN.insert(0, entry)
+    try:
+        yield
+    finally:
+        _KNOWN.remove(entry)
+
 
 #: Highest atomic number the element tables cover (Lr); heavier elements have no data.
 MAX_Z = 103
@@ -461,6 +485,10 @@ class CompositionFeatures(BaseEstimator, TransformerMixin):
         """
         items, index = _items(X)
         keys = [c.formula if isinstance(c, Composition) else c for c in items]
+        name = get_feature_set(self.feature_set).name
+        for known_set, rows, matrix in _KNOWN:
+            if known_set == name and all(isinstance(k, str) and k in rows for k in keys):
+                return matrix[[rows[k] for k in keys]]
 
         def compute() -> np.ndarray:
             return self.featurize_many(items, index=index)

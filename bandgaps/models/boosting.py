@@ -35,6 +35,8 @@ class BoostedRegressor(RegressorMixin, BaseEstimator):
     ``early_stopping`` (a fraction, e.g. 0.1) holds out that share of the training rows and
     stops each booster once its loss there has not improved for 50 rounds, so the number of
     trees (time, file size) follows the data; ``n_estimators`` is then the upper limit.
+    ``quantile_params`` overrides settings of the two quantile boosters only (default: a third
+    of ``n_estimators``); a band that is recalibrated afterwards can come from smaller ones.
     """
 
     def __init__(
@@ -49,6 +51,7 @@ class BoostedRegressor(RegressorMixin, BaseEstimator):
         clip_min: float | None = None,
         sigma: bool = True,
         early_stopping: float | None = None,
+        quantile_params: dict | None = None,
         n_jobs: int = -1,
         random_state: int = 0,
     ):
@@ -62,6 +65,7 @@ class BoostedRegressor(RegressorMixin, BaseEstimator):
         self.clip_min = clip_min
         self.sigma = sigma
         self.early_stopping = early_stopping
+        self.quantile_params = quantile_params
         self.n_jobs = n_jobs
         self.random_state = random_state
 
@@ -96,7 +100,12 @@ class BoostedRegressor(RegressorMixin, BaseEstimator):
             # quantile boosters are noisier; fewer, smaller trees are enough for a width
             for q in (0.5 - _ONE_SIGMA, 0.5 + _ONE_SIGMA):
                 b = self._booster("quantile", self.random_state, alpha=q)
-                b.set_params(n_estimators=max(1, self.n_estimators // 3))
+                b.set_params(
+                    **{
+                        "n_estimators": max(1, self.n_estimators // 3),
+                        **(self.quantile_params or {}),
+                    }
+                )
                 self.quantile_boosters_.append(fit(b))
         return self
 

@@ -5,12 +5,16 @@
 files there; when one is missing, or was made by other code, the first call trains it from the
 catalogued data (a few minutes, with a progress bar) and writes it in the safe model-file
 format (``bandgaps.models.persist``). ``bandgaps models`` lists them with their cards.
+
+Each named model is handed its recipe by name (``module`` and ``builder``, imported only when
+the model is trained), as ``bandgaps.models.composition.MODELS`` names its regressors: the
+recipes run the study's analyses, which this layer does not import.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +33,13 @@ class NamedModel:
     name: str
     quantity: str  # what the model predicts: "measured gap" or "PBE gap"
     description: str
-    build: Callable[[], tuple[object, object]]  # () -> (model, card)
+    module: str  # where its recipe lives
+    builder: str  # the recipe: a function of no arguments returning (model, card)
+    training_sets: tuple[str, ...]  # catalog entries it learns from
+
+    def build(self) -> tuple[object, object]:
+        """Train the model with its recipe: ``(model, card)``."""
+        return getattr(importlib.import_module(self.module), self.builder)()
 
 
 def models_dir() -> Path:
@@ -42,59 +52,37 @@ def models_dir() -> Path:
     return path
 
 
-#: The data sets the named models learn from (their checksums enter each file's code id).
-TRAINING_SETS = ("matbench-mp-gap", "matbench-expt-gap", "matbench-expt-is-metal")
-
-
-def _code_id() -> str:
-    """What a named model file must have been made by: the code its recipes run (this module's
-    closure, as a cached stage's key reads it: docstrings and comments do not count), the
-    library versions and the checksums of its training data."""
+def code_id(name: str) -> str:
+    """What named model ``name``'s file must have been made by: the code its recipe runs (the
+    recipe module's closure, as a cached stage's key reads it: docstrings and comments do not
+    count) and the checksums of its training data."""
     import hashlib
 
     from bandgaps.cache import code_digest
     from bandgaps.data import catalog
 
-    sums = ",".join(catalog.get(name).sha256 for name in TRAINING_SETS)
-    return hashlib.sha256(f"{code_digest((__name__,))}|{sums}".encode()).hexdigest()[:24]
+    spec = get_named(name)
+    sums = ",".join(catalog.get(entry).sha256 for entry in spec.training_sets)
+    return hashlib.sha256(f"{code_digest((spec.module,))}|{sums}".encode()).hexdigest()[:24]
 
 
-def _card(kind: str, quantity: str, n_train: int, data: dict, params: dict):
+def card(name: str, n_train: int, data: dict, params: dict):
+    """The card a recipe writes into named model ``name``'s file."""
     from bandgaps.features.composition import get_feature_set
     from bandgaps.models.persist import ModelCard
 
+    spec = get_named(name)
     return ModelCard(
-        kind=kind,
-        target=f"{quantity} (eV)",
+        kind=spec.name,
+        target=f"{spec.quantity} (eV)",
         feature_set=get_feature_set("magpie+fractions").config(),
-        training_data={**data, "code": _code_id()},
+        training_data={**data, "code": code_id(name)},
         n_train=n_train,
         params=params,
     )
 
 
-def _build_pbe():
-    from bandgaps.analyses.measured_inputs import pbe_reference
-    from bandgaps.models.transfer import LARGE_DATA
-
-    ref = pbe_reference()
-    data = {"source": "matbench-mp-gap", "rows": ref.n_train_, "fidelity": "PBE"}
-    return ref, _card("pbe-gap", "PBE gap", ref.n_train_, data, dict(LARGE_DATA))
-
-
-def _build_measured():
-    from bandgaps.analyses.measured_model import measured_gap_model
-
-    model, counts = measured_gap_model()
-    data = {
-        "source": "matbench-expt-gap + matbench-expt-is-metal (gate labels)",
-        **counts,
-        "transfer": "pbe-gap (matbench-mp-gap)",
-        "fidelity": "experiment",
-    }
-    params = {"variant": counts["variant"]}
-    return model, _card("measured-gap", "measured gap", model.model.n_train_, data, params)
-
+_RECIPES = "bandgaps.analyses.named_recipes"
 
 NAMED: dict[str, NamedModel] = {
     "measured-gap": NamedModel(
@@ -102,14 +90,18 @@ NAMED: dict[str, NamedModel] = {
         "measured gap",
         "measured band gap (expt_gap, Zhuo et al. 2018) from composition: LightGBM with a "
         "metal gate, helped by predicted PBE gap and metallicity",
-        _build_measured,
+        _RECIPES,
+        "build_measured_gap",
+        ("matbench-mp-gap", "matbench-expt-gap", "matbench-expt-is-metal"),
     ),
     "pbe-gap": NamedModel(
         "pbe-gap",
         "PBE gap",
         "PBE band gap of the Materials Project (matbench mp_gap, all 106,113 rows) from "
         "composition: LightGBM on Magpie + element fractions",
-        _build_pbe,
+        _RECIPES,
+        "build_pbe_gap",
+        ("matbench-mp-gap",),
     ),
 }
 
@@ -131,13 +123,15 @@ def is_current(path: Path) -> bool:
     """Whether a named model file exists and was made by this code and these libraries."""
     from bandgaps.models.persist import library_versions, read_card
 
-    if not path.is_file():
+    if not path.is_file() or path.stem not in NAMED:
         return False
     try:
         card = read_card(path)
     except InputError:
         return False
-    return card.training_data.get("code") == _code_id() and card.versions == library_versions()
+    return card.training_data.get("code") == code_id(path.stem) and (
+        card.versions == library_versions()
+    )
 
 
 def ensure(name: str) -> Path:
@@ -148,8 +142,8 @@ def ensure(name: str) -> Path:
     spec = get_named(name)
     path = model_path(name)
     if not is_current(path):
-        model, card = spec.build()
-        save_model(path, model, card)
+        model, model_card = spec.build()
+        save_model(path, model, model_card)
     note("output", path)
     return path
 
@@ -274,7 +268,9 @@ def list_models() -> pd.DataFrame:
 __all__ = [
     "NAMED",
     "NamedModel",
+    "card",
     "check_interval_options",
+    "code_id",
     "ensure",
     "get_named",
     "list_models",

@@ -22,6 +22,7 @@ Examples:
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
@@ -85,6 +86,38 @@ def only_elements(comp, elements: Sequence[str]) -> bool:
 
     comp = comp if isinstance(comp, Composition) else Composition(str(comp))
     return {el.symbol for el in comp.elements} <= set(elements)
+
+
+#: Gates and regressors fitted in this process, by a digest of their class, parameters and
+#: training rows (``_shared_fit``); at most ``_SHARED_MAX`` are kept.
+_SHARED: OrderedDict[str, BaseEstimator] = OrderedDict()
+_SHARED_MAX = 32
+
+
+def _shared_fit(estimator: BaseEstimator, X: np.ndarray, y: np.ndarray) -> BaseEstimator:
+    """``estimator`` fitted on ``(X, y)``, or the same fit made earlier in this process.
+
+    Variants of ``GatedGapModel`` often share a part: the ablation's "+ expt_is_metal labels"
+    and "+ residual on PBE" variants have the same gate, "+ metal gate" and "+ expt_is_metal
+    labels" the same regressor. A fit with the same class, parameters (seed included) and
+    training rows gives the same model, so it is made once and shared.
+    """
+    import hashlib
+
+    X, y = np.ascontiguousarray(X, float), np.ascontiguousarray(y, float)
+    h = hashlib.sha256(f"{type(estimator).__name__}|{estimator.get_params()!r}".encode())
+    for a in (X, y):
+        h.update(str(a.shape).encode())
+        h.update(a.tobytes())
+    key = h.hexdigest()
+    if key in _SHARED:
+        _SHARED.move_to_end(key)
+        return _SHARED[key]
+    fitted = estimator.fit(X, y)
+    _SHARED[key] = fitted
+    while len(_SHARED) > _SHARED_MAX:
+        _SHARED.popitem(last=False)
+    return fitted
 
 
 class MetalClassifier(ClassifierMixin, BaseEstimator):
@@ -171,8 +204,8 @@ class GatedGapModel(RegressorMixin, BaseEstimator):
             if self.extra_labels and X_metal is not None and len(X_metal):
                 Xg = np.vstack([Xg, self._read(np.asarray(X_metal, float))])
                 yg = np.concatenate([yg, np.asarray(is_metal, float)])
-            self.gate_ = MetalClassifier(self.gate_params, random_state=self.random_state).fit(
-                Xg, yg
+            self.gate_ = _shared_fit(
+                MetalClassifier(self.gate_params, random_state=self.random_state), Xg, yg
             )
             rows = nonmetal
         else:
@@ -183,9 +216,11 @@ class GatedGapModel(RegressorMixin, BaseEstimator):
                 f"Need at least 10 non-metal rows to fit the gap regressor, got {rows.sum()}"
             )
         params = {**SMALL_DATA, "objectives": ("l2", "l2"), **(self.regressor_params or {})}
-        self.regressor_ = BoostedRegressor(
-            sigma=False, random_state=self.random_state, **params
-        ).fit(self._read(X[rows]), y[rows] - self._baseline(X[rows]))
+        self.regressor_ = _shared_fit(
+            BoostedRegressor(sigma=False, random_state=self.random_state, **params),
+            self._read(X[rows]),
+            y[rows] - self._baseline(X[rows]),
+        )
         self.n_features_in_ = X.shape[1]
         self.n_train_ = len(y)
         return self

@@ -118,6 +118,20 @@ def enumerated_cells(max_atoms: int = 12, scale: str = "vegard") -> pd.DataFrame
     return _table(rows)
 
 
+def _sqs_atoms(task: tuple) -> object:
+    """One SQS (ASE ``Atoms``): icet's annealing for ``(primitive, supercell, cutoffs, Ge
+    count, steps, seed)``. A module-level function so that a process pool can run it."""
+    from icet import ClusterSpace
+    from icet.tools.structure_generation import generate_sqs_from_supercells
+
+    prim, sup, cutoffs, n_ge, n_steps, seed = task
+    cs = ClusterSpace(prim, cutoffs=list(cutoffs), chemical_symbols=[["Si", "Ge"]] * 2)
+    n = len(sup)
+    return generate_sqs_from_supercells(
+        cs, [sup], {"Si": 1 - n_ge / n, "Ge": n_ge / n}, n_steps=n_steps, random_seed=seed
+    )
+
+
 def sqs_cells(
     xs: Sequence[float] = tuple(np.round(np.arange(0.1, 0.91, 0.1), 2)),
     supercell: tuple[int, int, int] = (2, 2, 2),
@@ -125,30 +139,38 @@ def sqs_cells(
     n_steps: int = 10_000,
     random_state: int = SEED,
     scale: str = "vegard",
+    workers: int | None = None,
 ) -> pd.DataFrame:
     """Special quasirandom structures at each x in a repeated conventional cell (64 atoms).
 
     The Ge count is ``round(x · N)``; the table's ``x`` is the fraction actually realised.
+    Each x anneals with its own seed, so ``workers`` processes (default: one per core, at most
+    one per x) give the same cells as one.
     """
-    from icet import ClusterSpace
-    from icet.tools.structure_generation import generate_sqs_from_supercells
+    import os
 
     prim = _to_ase(primitive_cell())
-    cs = ClusterSpace(prim, cutoffs=list(cutoffs), chemical_symbols=[["Si", "Ge"]] * 2)
     sup = _to_ase(silicon_cell()).repeat(supercell)
     n = len(sup)
-    rows = []
+    tasks = []
     for k, x in enumerate(xs):
         n_ge = round(x * n)
         if not 0 < n_ge < n:
             raise InputError(f"x = {x} leaves no Si–Ge mixing in a {n}-atom cell")
-        atoms = generate_sqs_from_supercells(
-            cs,
-            [sup],
-            {"Si": 1 - n_ge / n, "Ge": n_ge / n},
-            n_steps=n_steps,
-            random_seed=random_state + k,
-        )
+        tasks.append((prim, sup, tuple(cutoffs), n_ge, n_steps, random_state + k))
+    workers = min(len(tasks), workers or os.cpu_count() or 1)
+    if workers > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawned, not forked: the caller may hold TensorFlow's threads
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            annealed = list(pool.map(_sqs_atoms, tasks))
+    else:
+        annealed = [_sqs_atoms(t) for t in tasks]
+    rows = []
+    for task, atoms in zip(tasks, annealed, strict=True):
         s = _from_ase(atoms)
         xr = _ge_fraction(s)
         rows.append(
@@ -156,7 +178,7 @@ def sqs_cells(
                 "method": "sqs",
                 "x": xr,
                 "n_atoms": n,
-                "seed": random_state + k,
+                "seed": task[-1],
                 "structure": _scaled(s, xr, scale),
             }
         )
