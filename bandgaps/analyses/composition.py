@@ -299,6 +299,16 @@ def sweep_summary(models: dict[SiGeModel, FitResult]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _range_text(values) -> str:
+    """``"n rows, 0.39–1.36 eV"`` (one value when they agree; ``"none"`` when empty)."""
+    values = np.asarray(values, float)
+    if not len(values):
+        return "none"
+    lo, hi = f"{values.min():.2f}", f"{values.max():.2f}"
+    rows = "1 row" if len(values) == 1 else f"{len(values)} rows"
+    return f"{rows}, {lo} eV" if lo == hi else f"{rows}, {lo}–{hi} eV"
+
+
 def element_context(
     df: pd.DataFrame, elements: Sequence[str] = ("Si", "Ge"), target: str = "target"
 ) -> pd.DataFrame:
@@ -326,6 +336,7 @@ def element_context(
                     for f, g in zip(df.loc[pure, "formula"], df.loc[pure, target], strict=True)
                 )
                 or "none",
+                "elemental gaps": _range_text(df.loc[pure, target]),
                 "compounds containing it": len(compounds),
                 "of which non-metals": float((compounds > 0).mean()) if len(compounds) else np.nan,
                 "median gap of those compounds": float(compounds.median())
