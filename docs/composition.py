@@ -187,7 +187,7 @@ md(
     f"{folds['calibration rows'].min():,}–{folds['calibration rows'].max():,} calibration rows "
     "held back. "
     + (f"That is below {' and '.join(better)}" if better else "That is below no entry shown")
-    + (f"; {' and '.join(ahead)} stay ahead" if ahead else "")
+    + (f"; {' and '.join(ahead)} {'stays' if len(ahead) == 1 else 'stay'} ahead" if ahead else "")
     + " among the published composition entries (RF-SCM/Magpie also reads the structure). The "
     "Benchmarks page sets the same run beside every published entry, fold by fold."
 )
