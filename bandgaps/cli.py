@@ -19,6 +19,10 @@ from rich.text import Text
 
 from bandgaps.errors import BandgapsError
 
+#: Ceilings of `supercells --method random`: cells per composition, and atoms per cell (8·8³).
+MAX_SEEDS = 1000
+MAX_RANDOM_ATOMS = 4096
+
 app = typer.Typer(
     help="Machine-learned band gaps: data, models and predictions.",
     no_args_is_help=True,
@@ -257,14 +261,20 @@ def train_cmd(
     """Train a composition model for any numeric target and write it to a model file."""
     from bandgaps.data.tables import training_table
     from bandgaps.models.composition import get_spec
+    from bandgaps.models.lgbm_text import MAX_TREES
     from bandgaps.models.training import train_to_file
 
     # every option and the output path are checked before any data is read or model trained
     get_spec(model)
     if not 0 <= calibration < 1:
         raise BandgapsError(f"--calibration must be a fraction in [0, 1), not {calibration}")
-    if n_estimators is not None and n_estimators < 1:
-        raise BandgapsError(f"--n-estimators must be at least 1, not {n_estimators}")
+    if not 0 <= seed < 2**32:
+        raise BandgapsError(f"--seed must be from 0 to 2³² − 1, not {seed}")
+    if n_estimators is not None and not 1 <= n_estimators <= MAX_TREES:
+        raise BandgapsError(
+            f"--n-estimators must be from 1 to {MAX_TREES:,} (the most trees a model file "
+            f"may hold), not {n_estimators}"
+        )
     _check_output_file(out_file)
     table = training_table(data, target)
     dropped = table.source["rows without a finite numeric target"]
@@ -318,7 +328,7 @@ def predict_cmd(
         float | None,
         typer.Option(
             help="also print a one-sided safe upper bound exceeded with this probability "
-            "(e.g. 0.05 for a k-point length that converges for 95 %% of materials)"
+            "(e.g. 0.05 for a k-point length that converges for 95 % of materials)"
         ),
     ] = None,
     csv: Annotated[bool, typer.Option("--csv", help="print CSV instead of a table")] = False,
@@ -400,11 +410,12 @@ def models_cmd() -> None:
     out.print(f"named models (folder {named.models_dir()}):")
     for row in frame.itertuples(index=False):
         built = row.status == "built"
-        detail = (
-            f"built from {row.trained_on}, {int(row.n_train):,} rows, {row.created}"
-            if built
-            else "not built yet: trained on first use (a few minutes)"
-        )
+        if built:
+            detail = f"built from {row.trained_on}, {int(row.n_train):,} rows, {row.created}"
+        elif row.status.startswith("damaged"):
+            detail = f"its file is damaged: delete {row.path} and it is trained again on first use"
+        else:
+            detail = "not built yet: trained on first use (a few minutes)"
         out.print(Text(f"  {row.name}: predicts the {row.predicts}; {detail}"))
         out.print(Text(f"    {row.description}"))
 
@@ -526,6 +537,7 @@ def screen_cmd(
         f"screened {report.rows:,} rows on {workers_text} in {report.seconds:.1f} s "
         f"({report.rows_per_second:,.0f} rows/s{resumed}): {report.predicted:,} predicted, "
         f"{report.errors:,} errors, {report.kept:,} kept"
+        + (f", {report.filtered:,} outside the window" if report.filtered else "")
     )
     out.print(f"predictions: {out_dir / 'predictions'}  errors: {out_dir / 'errors'}")
     if top is not None:
@@ -579,14 +591,17 @@ def supercells_cmd(
     bad_x = [v for v in x or [] if not 0 <= v <= 1]
     if bad_x:
         raise BandgapsError(f"--x must be a Ge fraction from 0 to 1, not {bad_x[0]}")
-    if method == "enumerate" and not 1 <= max_atoms <= 16:
-        raise BandgapsError(f"--max-atoms must be from 1 to 16, not {max_atoms}")
+    if method == "enumerate" and not 2 <= max_atoms <= 16:
+        # the diamond lattice's primitive cell holds two atoms: the smallest cell there is
+        raise BandgapsError(f"--max-atoms must be from 2 to 16, not {max_atoms}")
     if method == "random":
-        reps = round((size / 8) ** (1 / 3)) if size > 0 else 0
+        reps = round((size / 8) ** (1 / 3)) if 0 < size <= MAX_RANDOM_ATOMS else 0
         if reps < 1 or 8 * reps**3 != size:
-            raise BandgapsError(f"--size must be 8·n³ atoms (8, 64, 216, …), not {size}")
-        if seeds < 1:
-            raise BandgapsError(f"--seeds must be at least 1, not {seeds}")
+            raise BandgapsError(
+                f"--size must be 8·n³ atoms (8, 64, 216, … up to {MAX_RANDOM_ATOMS:,}), not {size}"
+            )
+        if not 1 <= seeds <= MAX_SEEDS:
+            raise BandgapsError(f"--seeds must be from 1 to {MAX_SEEDS:,}, not {seeds}")
     if out_dir.exists() and not out_dir.is_dir():
         raise BandgapsError(f"--out {out_dir} is a file; name a folder for the cells")
     if model is not None:

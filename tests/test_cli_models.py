@@ -160,7 +160,9 @@ def test_bad_row_in_training_csv_is_named(tmp_path, capsys):
     [
         (["--calibration", "1"], "--calibration must be a fraction"),
         (["--calibration", "-0.5"], "--calibration must be a fraction"),
-        (["--n-estimators", "0"], "--n-estimators must be at least 1"),
+        (["--n-estimators", "0"], "--n-estimators must be from 1 to 20,000"),
+        (["--n-estimators", "99999999999999999999"], "--n-estimators must be from 1 to 20,000"),
+        (["--seed", "-1"], "--seed must be from 0"),
         (["--model", "svm"], "Unknown model 'svm'"),
     ],
 )
@@ -189,7 +191,10 @@ def test_train_output_path_is_checked_before_training(tmp_path, capsys, small_ga
         (["--method", "random", "--x", "-0.1"], "--x must be a Ge fraction"),
         (["--method", "random", "--size", "0"], "--size must be 8·n³"),
         (["--method", "random", "--size", "60"], "--size must be 8·n³"),
-        (["--method", "random", "--seeds", "0"], "--seeds must be at least 1"),
+        (["--method", "random", "--seeds", "0"], "--seeds must be from 1 to 1,000"),
+        (["--method", "random", "--seeds", "1000000000000"], "--seeds must be from 1 to 1,000"),
+        (["--method", "random", "--size", "32768"], "up to 4,096"),
+        (["--max-atoms", "1"], "--max-atoms must be from 2 to 16"),
         (["--method", "magic"], "--method must be"),
         (["--format", "pdb"], "--format must be"),
         (["--model", "megnet-2018", "--fidelity", "exp"], "predicts PBE gaps only"),

@@ -3,6 +3,7 @@ driver, a worker killed mid-run, bad rows, and a separately started scheduler an
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -135,6 +136,19 @@ def test_structure_collections(tmp_path):
 # one partition, in process --------------------------------------------------------------------
 
 
+def test_screen_and_predict_report_one_sigma_and_no_bound_below_zero(model_file, capsys):
+    """A model file's σ in a screen is the one `bandgaps predict` prints (scaled on its
+    calibration rows), and no interval reaches below the target's minimum (0 eV)."""
+    specs = resolve_models([str(model_file)], "formulas")
+    formulas = ["Si", "Ge", "GaAs", "Cu", "ZnO"]
+    predictions, _ = predict_partition(Partition(0, 0, formulas), specs, "formulas")
+    assert main(["predict", str(model_file), *formulas, "--csv"]) == 0
+    printed = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    np.testing.assert_allclose(predictions["gap_sigma"], printed["σ"], rtol=1e-3)  # %.4g
+    lower = [c for c in predictions.columns if "_lower_" in c]
+    assert lower and (predictions[lower].to_numpy() >= 0).all()
+
+
 def test_bad_rows_go_to_the_errors_with_reasons(model_file):
     from bandgaps.structures.alloys import silicon_cell
 
@@ -194,6 +208,9 @@ def test_screen_writes_every_row_once_and_filters(tmp_path, formulas, model_file
     assert list(top["row"]) == list(inside.nlargest(7, "gap", keep="first")["row"])
     manifest = json.loads((tmp_path / "window" / "screen.json").read_text())
     assert manifest["status"] == "complete" and manifest["counts"]["kept"] == len(kept)
+    # every input row is accounted for: kept, outside the window, or an error
+    counts = manifest["counts"]
+    assert counts["kept"] + counts["filtered"] + counts["errors"] == counts["rows"] == n
 
 
 def test_a_worker_killed_mid_run_loses_no_row(tmp_path, formulas, model_file):
@@ -295,6 +312,8 @@ def test_cli_errors_are_one_line_and_quick(tmp_path, formulas, model_file):
         (["--gap-min", "2", "--gap-max", "1"], "is above --gap-max"),
         (["--top", "0"], "--top must be at least 1"),
         (["-m", "nonsense"], "Unknown model 'nonsense'"),
+        (["--workers", "1000"], "more than this machine's"),
+        (["--partition-rows", "99999999999"], "--partition-rows must be from 1 to 1,000,000"),
     ):
         code, _, stderr = cli(
             ["screen", str(formulas), "--out", str(tmp_path / "p"), "-m", str(model_file), *args]

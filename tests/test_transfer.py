@@ -122,6 +122,19 @@ def models_folder(small_model, tmp_path, monkeypatch):
     return tmp_path / "models"
 
 
+def test_a_damaged_named_model_file_is_reported_not_retrained(models_folder, capsys):
+    path = named.model_path("measured-gap")
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    path.write_bytes(bytes(data))
+    assert main(["predict", "measured-gap", "Si"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "corrupt" in err and "delete it" in err
+    assert len(err.strip().splitlines()) == 1 and path.read_bytes() == bytes(data)
+    assert main(["models"]) == 0
+    assert "measured-gap: predicts the measured gap; its file is damaged" in capsys.readouterr().out
+
+
 def test_predict_names_the_measured_gap_model_and_the_quantity(models_folder, capsys):
     code = main(["predict", "measured-gap", "Si", "Ge", "Si49Ge51", "GaAs", "ZnO", "--csv"])
     out = capsys.readouterr().out

@@ -242,7 +242,7 @@ def throughput(runs=BENCH_RUNS, model: str = "pbe-gap") -> pd.DataFrame:
         from bandgaps.screening import screen
 
         largest = max(n for n, _ in runs)
-        formulas = chemical_space(BENCH_ELEMENTS, max_elements=4, max_coefficient=2)[:largest]
+        formulas = chemical_space(BENCH_ELEMENTS, max_elements=4, max_coefficient=2, limit=largest)
         rows = []
         for n, workers in runs:
             source = _table(f"bench-{n}", formulas[:n])

@@ -312,11 +312,12 @@ class IntervalCalibrator:
         return self.interval_set(pred, lower_band, upper_band, level)[:2]
 
     def reach_minimum(self, lower, includes_min) -> np.ndarray:
-        """``lower`` brought down to the target's minimum (0 eV) where the set includes it:
-        the one interval per row that holds the whole set."""
+        """``lower`` brought down to the target's minimum (0 eV) where the set includes it, and
+        never below it elsewhere: the one interval per row that holds the whole set."""
         if self.y_min_ is None:
             return np.asarray(lower, float)
-        return np.where(includes_min, np.minimum(lower, self.y_min_), lower)
+        # never below the minimum itself: a band gap's interval stops at 0 eV
+        return np.where(includes_min, self.y_min_, np.maximum(lower, self.y_min_))
 
     def upper(self, pred, lower_band, upper_band, risk: float, method: str | None = None):
         """One-sided bound above the truth with probability ≥ 1 − ``risk`` (a safe k-point

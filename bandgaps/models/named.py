@@ -121,14 +121,21 @@ def model_path(name: str) -> Path:
 
 def is_current(path: Path) -> bool:
     """Whether a named model file exists and was made by this code and these libraries."""
-    from bandgaps.models.persist import library_versions, read_card
+    from bandgaps.models.persist import FORMAT, library_versions, read_card
 
     if not path.is_file() or path.stem not in NAMED:
         return False
     try:
         card = read_card(path)
-    except InputError:
-        return False
+    except InputError as exc:
+        with path.open("rb") as f:
+            this_format = f.read(len(FORMAT) + 1) == FORMAT.encode() + b"\n"
+        if this_format:  # written by this version, then damaged: say so, retrain nothing
+            raise InputError(
+                f"{exc}. It is the named model {path.stem!r}: delete it and it is trained "
+                "again on first use"
+            ) from None
+        return False  # an earlier format: retrained
     return card.training_data.get("code") == code_id(path.stem) and (
         card.versions == library_versions()
     )
@@ -244,23 +251,21 @@ def list_models() -> pd.DataFrame:
     for spec in NAMED.values():
         path = model_path(spec.name)
         row = {"name": spec.name, "predicts": spec.quantity, "description": spec.description}
-        if is_current(path):
+        row.update(trained_on="", n_train=None, created="", path=str(path))
+        try:
+            current = is_current(path)
+        except InputError:
+            current = None  # this format, damaged
+        if current:
             card = read_card(path)
             row.update(
-                status="built",
                 trained_on=card.training_data.get("source", ""),
                 n_train=card.n_train,
                 created=card.created,
-                path=str(path),
             )
-        else:
-            row.update(
-                status="trained on first use",
-                trained_on="",
-                n_train=None,
-                created="",
-                path=str(path),
-            )
+        row["status"] = {True: "built", False: "trained on first use"}.get(
+            current, "damaged: delete it to retrain"
+        )
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -27,7 +27,9 @@ import functools
 import hashlib
 import io
 import json
+import re
 import zipfile
+import zlib
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +39,7 @@ import numpy as np
 
 from bandgaps.errors import InputError
 from bandgaps.files import atomic_path
+from bandgaps.models.lgbm_text import MAX_FEATURES, checked_model_text
 
 FORMAT = "bandgaps-model/4"
 _MAGIC = FORMAT.encode() + b"\n"
@@ -52,6 +55,23 @@ TRUSTED = (
     "MeasuredGapModel",
     "PBEReference",
 )
+
+_MiB = 2**20
+#: Ceilings on what each member of a model file may unpack to, and on the whole, checked from the
+#: ZIP directory before anything is inflated. The largest file the study writes (the named
+#: measured-gap model) unpacks to about 80 MB: 28 MB of lookup, boosters of up to 21 MB each.
+MEMBER_CAPS = (
+    (re.compile(r"card\.json"), _MiB // 16),
+    (re.compile(r"model\.json"), _MiB),
+    (re.compile(r"(?:[a-z0-9]+-){0,3}booster-(?:point|quantile)-\d{1,2}\.txt"), 128 * _MiB),
+    (re.compile(r"forest\.npz"), 768 * _MiB),
+    (re.compile(r"lookup\.npz"), 128 * _MiB),
+    (re.compile(r"(?:intervals|domain)\.npz"), 64 * _MiB),
+)
+MAX_UNPACKED = 1024 * _MiB
+MAX_MEMBERS = 100
+#: The most boosters of one kind (point or quantile) a regressor may hold.
+MAX_BOOSTERS = 16
 
 _TREE_FIELDS = (
     "left_child",
@@ -270,17 +290,56 @@ def _open(path: str | Path) -> zipfile.ZipFile:
     if not sep or hashlib.sha256(body).hexdigest().encode() != head:
         raise InputError(f"Model file {path} is corrupt: its checksum does not match its contents")
     try:
-        return zipfile.ZipFile(io.BytesIO(body))
-    except zipfile.BadZipFile:
+        zf = zipfile.ZipFile(io.BytesIO(body))
+    except (zipfile.BadZipFile, ValueError, OSError):
         raise InputError(f"Model file {path} is corrupt: unreadable archive") from None
+    _check_members(zf, path)
+    return zf
+
+
+def _check_members(zf: zipfile.ZipFile, path) -> None:
+    """Refuse, from the archive's directory alone, a member with an unknown name or one that
+    would unpack past its ceiling (``MEMBER_CAPS``, ``MAX_UNPACKED``): nothing is inflated yet,
+    and reading stops at the declared size."""
+    infos = zf.infolist()
+    if len(infos) > MAX_MEMBERS:
+        raise InputError(f"Model file {path} holds {len(infos)} parts (at most {MAX_MEMBERS})")
+    names, total = set(), 0
+    for info in infos:
+        cap = next((c for pattern, c in MEMBER_CAPS if pattern.fullmatch(info.filename)), None)
+        if cap is None or info.filename in names:
+            raise InputError(
+                f"Model file {path} holds an unexpected part {info.filename[:60]!r}; it is refused"
+            )
+        names.add(info.filename)
+        if info.file_size > cap:
+            raise InputError(
+                f"Model file {path}: {info.filename} would unpack to {info.file_size:,} bytes, "
+                f"more than the {cap:,} such a part can need; it is refused"
+            )
+        total += info.file_size
+    if total > MAX_UNPACKED:
+        raise InputError(
+            f"Model file {path} would unpack to {total:,} bytes (at most {MAX_UNPACKED:,}); "
+            "it is refused"
+        )
+
+
+def _read_member(zf: zipfile.ZipFile, name: str, path) -> bytes:
+    """The bytes of one archive member (its size was capped by ``_check_members``)."""
+    try:
+        return zf.read(name)
+    except KeyError:
+        raise InputError(f"Model file {path} lacks {name}") from None
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError, ValueError):
+        raise InputError(f"Model file {path}: {name} cannot be unpacked; it is refused") from None
 
 
 def _read_json(zf: zipfile.ZipFile, name: str, path) -> dict:
+    raw = _read_member(zf, name, path)
     try:
-        value = json.loads(zf.read(name))
-    except KeyError:
-        raise InputError(f"Model file {path} lacks {name}") from None
-    except ValueError:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
         raise InputError(f"Model file {path}: {name} is not valid JSON") from None
     if not isinstance(value, dict):
         raise InputError(f"Model file {path}: {name} is not a JSON object")
@@ -297,9 +356,34 @@ def _card(zf: zipfile.ZipFile, path) -> ModelCard:
     if raw.get("format") != FORMAT:
         raise InputError(f"{path} is not a {FORMAT} model file")
     try:
-        return ModelCard(**raw)
+        card = ModelCard(**raw)
     except TypeError:
         raise InputError(f"Model file {path}: the card has unexpected fields") from None
+    for name, kind in _CARD_TYPES.items():
+        value = getattr(card, name)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise InputError(f"Model file {path}: the card's {name} is malformed; it is refused")
+    if card.n_train < 0 or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in card.versions.items()
+    ):
+        raise InputError(f"Model file {path}: the card is malformed; it is refused")
+    return card
+
+
+#: The type of every card field (checked before any is used).
+_CARD_TYPES = {
+    "kind": str,
+    "target": str,
+    "feature_set": dict,
+    "training_data": dict,
+    "n_train": int,
+    "params": dict,
+    "versions": dict,
+    "created": str,
+    "conformal": dict,
+    "metrics": dict,
+    "format": str,
+}
 
 
 def _check_versions(path, card: ModelCard) -> None:
@@ -362,8 +446,8 @@ def _tree(nodes, values, max_depth, n_features: int, path):
 def _rebuild_regressor(desc: dict, zf: zipfile.ZipFile, path):
     name = _trusted(desc.get("class"), path)
     n_features = desc.get("n_features_in")
-    if not isinstance(n_features, int) or n_features <= 0:
-        raise InputError(f"Model file {path}: the regressor's feature count is missing")
+    if not isinstance(n_features, int) or not 0 < n_features <= MAX_FEATURES:
+        raise InputError(f"Model file {path}: the regressor's feature count is missing or absurd")
     params = desc.get("params", {})
     if name == "UncertainForestRegressor":
         from sklearn.ensemble import RandomForestRegressor
@@ -411,18 +495,29 @@ def _rebuild_regressor(desc: dict, zf: zipfile.ZipFile, path):
             raise InputError(f"Model file {path}: a booster name is malformed; it is refused")
         reg = BoostedRegressor(**params)
         counts = desc.get("boosters", {})
-        try:
-            loaded = {
-                group: [
-                    lgb.Booster(model_str=zf.read(f"{prefix}booster-{group}-{k}.txt").decode())
-                    for k in range(int(counts.get(group, 0)))
-                ]
-                for group in ("point", "quantile")
-            }
-        except Exception as exc:
-            raise InputError(
-                f"Model file {path}: unreadable booster ({type(exc).__name__}); it is refused"
-            ) from None
+        if not isinstance(counts, dict) or not all(
+            isinstance(counts.get(g, 0), int) and 0 <= counts.get(g, 0) <= MAX_BOOSTERS
+            for g in ("point", "quantile")
+        ):
+            raise InputError(f"Model file {path}: its booster counts are malformed; it is refused")
+        loaded: dict[str, list] = {}
+        for group in ("point", "quantile"):
+            loaded[group] = []
+            for k in range(counts.get(group, 0)):
+                name = f"{prefix}booster-{group}-{k}.txt"
+                try:
+                    text = _read_member(zf, name, path).decode("utf-8")
+                except UnicodeDecodeError:
+                    raise InputError(f"Model file {path}: {name} is not text") from None
+                # LightGBM parses only a text rebuilt from checked fields, never the file's own
+                checked = checked_model_text(text, n_features, f"Model file {path}, {name}")
+                try:
+                    loaded[group].append(lgb.Booster(model_str=checked))
+                except Exception as exc:
+                    raise InputError(
+                        f"Model file {path}: unreadable booster {name} ({type(exc).__name__}); "
+                        "it is refused"
+                    ) from None
         if not loaded["point"] or any(
             b.num_feature() != n_features for bs in loaded.values() for b in bs
         ):
@@ -458,13 +553,61 @@ def load_model(path: str | Path, check_versions: bool = True) -> tuple[Any, Mode
         model.n_calibration_ = int(desc["n_calibration"])
         model.calibration_mae_ = float(desc["calibration_mae"])
         model.sigma_scale_ = float(desc["sigma_scale"])
+        # NaN: trained without calibration rows; otherwise a positive, finite scale and MAE
+        for name, least in (("sigma_scale_", 1e-12), ("calibration_mae_", 0.0)):
+            value = getattr(model, name)
+            if not np.isnan(value) and not (np.isfinite(value) and value >= least):
+                raise InputError(f"Model file {path}: its {name[:-1]} is {value}; it is refused")
+        if model.n_train_ < 1 or model.n_calibration_ < 0:
+            raise InputError(f"Model file {path}: its row counts are malformed; it is refused")
         model.intervals_ = _load_part(IntervalCalibrator, desc["intervals"], "intervals", zf, path)
         model.domain_ = _load_part(ApplicabilityDomain, desc["domain"], "domain", zf, path)
     except Exception as exc:
         raise _unreadable(exc, path) from None
     model.pipeline_.steps[-1] = ("regressor", regressor)
     model.pipeline_[0].fit()
+    _self_test(model, path)
     return model, card, {}
+
+
+#: Compositions every model file predicts once as it is read (a metal-free pair).
+_SELF_TEST = ("Si", "NaCl")
+
+
+def _self_test(model, path) -> None:
+    """Predict ``_SELF_TEST`` once, through every part a user's prediction uses (σ band,
+    intervals, domain, metal probability): a description that rebuilds but cannot predict (a
+    parameter of the wrong kind, parts that do not fit) is refused here with one line, not at
+    the first prediction; so is one whose prediction is not a finite number."""
+    from pymatgen.core import Composition
+
+    comps = [Composition(f) for f in _SELF_TEST]
+    kind = type(model).__name__
+    try:
+        if kind == "PBEReference":
+            values = [model.featurize_many(comps)]
+        else:
+            X = model.transform(comps)
+            band = model.predict_band_features(X)
+            values = [band[0]]
+            if kind == "MeasuredGapModel":
+                values.append(model.predict_metal_proba_features(X))
+            if getattr(model, "intervals_", None) is not None:
+                if kind == "MeasuredGapModel":
+                    sets = model.intervals_features(X, 0.9, band)
+                    values += [sets["lower"], sets["upper"]]
+                else:
+                    values += next(iter(model.predict_intervals_features(X, band=band).values()))
+            if getattr(model, "domain_", None) is not None:
+                model.domain_.assess(X, comps, (band[2] - band[1]) / 2)
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(
+            f"Model file {path}: it cannot predict ({type(exc).__name__}); it is refused"
+        ) from None
+    if not all(np.isfinite(np.asarray(v, dtype=float)).all() for v in values):
+        raise InputError(f"Model file {path}: its predictions are not finite; it is refused")
 
 
 def _load_part(cls, fields, name: str, zf: zipfile.ZipFile, path):
@@ -536,7 +679,9 @@ def _load_transfer(desc: dict, zf: zipfile.ZipFile, path):
 
     try:
         if desc["class"] == "PBEReference":
-            return _load_reference(desc, zf, path)
+            reference = _load_reference(desc, zf, path)
+            _self_test(reference, path)
+            return reference
         ref = _load_reference(desc["reference"], zf, path)
         feature_set = get_feature_set(desc["feature_set"]).name
         n_comp = _feature_count(feature_set)
@@ -566,6 +711,7 @@ def _load_transfer(desc: dict, zf: zipfile.ZipFile, path):
     measured.domain_ = _load_part(ApplicabilityDomain, desc.get("domain"), "domain", zf, path)
     if measured.domain_ is not None and len(measured.domain_.mean_) != width:
         raise InputError(f"Model file {path}: its parts do not fit together; it is refused")
+    _self_test(measured, path)
     return measured
 
 

@@ -140,7 +140,8 @@ def model_columns(spec: ModelSpec, comps, structures) -> dict[str, np.ndarray]:
         return {names[k]: v for k, v in cols.items()}
     F = model.transform(comps)
     mean, std = model.predict_features(F, return_std=True)
-    out = {label: mean, f"{label}_sigma": std}
+    # the σ `bandgaps predict` prints: scaled so that ±σ covered 68 % of the calibration rows
+    out = {label: mean, f"{label}_sigma": model.calibrated_std(std)}
     if model.calibrated:
         for level, (lo, hi) in model.predict_intervals_features(F).items():
             out[f"{label}_lower_{level:g}"] = lo

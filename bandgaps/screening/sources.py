@@ -313,29 +313,35 @@ def _xyz_source(path: Path) -> Source:
 
 
 def chemical_space(
-    elements: Sequence[str], max_elements: int = 3, max_coefficient: int = 3
+    elements: Sequence[str],
+    max_elements: int = 3,
+    max_coefficient: int = 3,
+    limit: int | None = None,
 ) -> list[str]:
     """Every composition of 2 … ``max_elements`` of ``elements`` with whole coefficients up to
-    ``max_coefficient`` in lowest terms (``Si2Ge2`` is ``SiGe``, listed once).
+    ``max_coefficient`` in lowest terms (``Si2Ge2`` is ``SiGe``, listed once); with ``limit``,
+    only the first ``limit`` of them (the rest are never generated).
 
     Examples:
         >>> chemical_space(["Ga", "As"], max_coefficient=2)
         ['GaAs', 'GaAs2', 'Ga2As']
         >>> len(chemical_space(["A" + str(i) for i in range(3)], 3, 1))
         4
+        >>> chemical_space(["Ga", "As"], max_coefficient=2, limit=2)
+        ['GaAs', 'GaAs2']
     """
-    out = []
-    for k in range(2, max_elements + 1):
-        for combo in itertools.combinations(elements, k):
-            for coeffs in itertools.product(range(1, max_coefficient + 1), repeat=k):
-                if math.gcd(*coeffs) != 1:
-                    continue
-                out.append(
-                    "".join(
-                        el + (str(c) if c > 1 else "") for el, c in zip(combo, coeffs, strict=True)
-                    )
-                )
-    return out
+
+    def generate():
+        for k in range(2, max_elements + 1):
+            for combo in itertools.combinations(elements, k):
+                for coeffs in itertools.product(range(1, max_coefficient + 1), repeat=k):
+                    if math.gcd(*coeffs) == 1:
+                        yield "".join(
+                            el + (str(c) if c > 1 else "")
+                            for el, c in zip(combo, coeffs, strict=True)
+                        )
+
+    return list(itertools.islice(generate(), limit))
 
 
 __all__ = ["Partition", "Source", "chemical_space", "open_source"]
