@@ -359,7 +359,7 @@ def _card(zf: zipfile.ZipFile, path) -> ModelCard:
         card = ModelCard(**raw)
     except TypeError:
         raise InputError(f"Model file {path}: the card has unexpected fields") from None
-    for name, kind in _CARD_TYPES.items():
+    for name, kind in _card_types().items():
         value = getattr(card, name)
         if not isinstance(value, kind) or isinstance(value, bool):
             raise InputError(f"Model file {path}: the card's {name} is malformed; it is refused")
@@ -370,20 +370,12 @@ def _card(zf: zipfile.ZipFile, path) -> ModelCard:
     return card
 
 
-#: The type of every card field (checked before any is used).
-_CARD_TYPES = {
-    "kind": str,
-    "target": str,
-    "feature_set": dict,
-    "training_data": dict,
-    "n_train": int,
-    "params": dict,
-    "versions": dict,
-    "created": str,
-    "conformal": dict,
-    "metrics": dict,
-    "format": str,
-}
+@functools.cache
+def _card_types() -> dict[str, type]:
+    """The type of every card field, from ``ModelCard``'s own annotations."""
+    import typing
+
+    return typing.get_type_hints(ModelCard)
 
 
 def _check_versions(path, card: ModelCard) -> None:

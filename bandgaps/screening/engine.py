@@ -107,7 +107,9 @@ def _check_options(gap_min, gap_max, top, workers, partition_rows, scheduler) ->
         raise InputError(f"--workers must be at least 1, not {workers}")
     if workers is not None and scheduler:
         raise InputError("--workers sizes the embedded cluster; leave it out with --scheduler")
-    cores = _cores()
+    from joblib import cpu_count  # the count the boosters use: affinity and cgroups included
+
+    cores = cpu_count()
     if workers is not None and workers > cores:
         raise InputError(
             f"--workers {workers} is more than this machine's {cores} cores (the ceiling); "
@@ -121,14 +123,6 @@ def _check_options(gap_min, gap_max, top, workers, partition_rows, scheduler) ->
 
 #: The most rows one partition may hold (each worker holds a partition's features in memory).
 MAX_PARTITION_ROWS = 1_000_000
-
-
-def _cores() -> int:
-    """Cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def _prepare_output(out: Path, arguments: dict, overwrite: bool) -> set[int]:
