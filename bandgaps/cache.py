@@ -30,6 +30,7 @@ import hashlib
 import json
 import os
 import pickle
+import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
@@ -293,13 +294,17 @@ class Stage:
         if not (use and is_enabled()):
             return compute()
         path = self.path(inputs, code)
+        if path.is_dir():  # not an entry this cache wrote: cleared so that one can be written
+            shutil.rmtree(path)
         if path.exists():
             try:
                 with path.open("rb") as fh:
                     value = pickle.load(fh)
+                if _type_name(value) != _read_record(path).get("type"):
+                    raise TypeError("the entry holds another type than its record says")
                 note("read", path)
                 return value
-            except Exception:  # a corrupt or incompatible entry is recomputed, not trusted
+            except Exception:  # a corrupt, incompatible or replaced entry is recomputed
                 path.unlink(missing_ok=True)
         _child_seconds.append(0.0)
         t0 = time.perf_counter()
@@ -316,6 +321,7 @@ class Stage:
             path.with_suffix(".json"),
             {
                 "stage": self.name,
+                "type": _type_name(value),
                 "roots": sorted({*self.roots, *code}),
                 "code": self.code(code),
                 "inputs": json.loads(json.dumps(inputs, sort_keys=True, default=str)),
@@ -327,6 +333,19 @@ class Stage:
         )
         note("read", path)
         return value
+
+
+def _type_name(value: Any) -> str:
+    return f"{type(value).__module__}.{type(value).__qualname__}"
+
+
+def _read_record(path: Path) -> dict[str, Any]:
+    """The JSON record beside a cached result (empty when missing or unreadable)."""
+    try:
+        record = json.loads(path.with_suffix(".json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
 
 
 def stage(name: str, module: str, code: Iterable[str] = ()) -> Stage:

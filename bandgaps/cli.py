@@ -17,8 +17,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from bandgaps.errors import BandgapsError
+from bandgaps.errors import BandgapsError, OptionError
 
+#: Ceilings of `data fetch`: elements per material (MP's largest hold 9) and documents per
+#: request (the API's page limit).
+MAX_ELEMENTS = 10
+MAX_CHUNK = 1000
 #: Ceilings of `supercells --method random`: cells per composition, and atoms per cell (8·8³).
 MAX_SEEDS = 1000
 MAX_RANDOM_ATOMS = 4096
@@ -28,13 +32,18 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 data_app = typer.Typer(
-    help="The pinned snapshots and the live Materials Project query.", no_args_is_help=True
+    help="The pinned snapshots and the live Materials Project query.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 app.add_typer(data_app, name="data")
 cache_app = typer.Typer(
-    help="The result cache of the site's stages (BANDGAPS_CACHE).", no_args_is_help=True
+    help="The result cache of the site's stages (BANDGAPS_CACHE).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 app.add_typer(cache_app, name="cache")
 
@@ -203,6 +212,22 @@ def data_fetch(
     from bandgaps.data import catalog
     from bandgaps.data.mp_query import MPQuery, fetch_snapshot
 
+    # every option is checked before the key is looked up or a request is sent
+    if nelements is not None and not 1 <= nelements[0] <= nelements[1] <= MAX_ELEMENTS:
+        raise OptionError(
+            f"--nelements takes a min and a max with 1 ≤ min ≤ max ≤ {MAX_ELEMENTS}, not "
+            f"{nelements[0]} {nelements[1]}"
+        )
+    if max_e_above_hull is not None and not 0 <= max_e_above_hull < 100:
+        raise OptionError(
+            f"--max-e-above-hull is in eV/atom, from 0 to 100, not {max_e_above_hull:g}"
+        )
+    if not 1 <= chunk_size <= MAX_CHUNK:
+        raise OptionError(f"--chunk-size must be from 1 to {MAX_CHUNK:,}, not {chunk_size}")
+    if out_file is not None:
+        if not out_file.name.endswith(".json.gz"):
+            raise OptionError(f"--out {out_file}: a snapshot file's name ends with .json.gz")
+        _check_output_file(out_file)
     entry = catalog.get(name)
     if entry.kind != catalog.MP_JSON or not entry.query:
         raise BandgapsError(
@@ -267,11 +292,11 @@ def train_cmd(
     # every option and the output path are checked before any data is read or model trained
     get_spec(model)
     if not 0 <= calibration < 1:
-        raise BandgapsError(f"--calibration must be a fraction in [0, 1), not {calibration}")
+        raise OptionError(f"--calibration must be a fraction in [0, 1), not {calibration}")
     if not 0 <= seed < 2**32:
-        raise BandgapsError(f"--seed must be from 0 to 2³² − 1, not {seed}")
+        raise OptionError(f"--seed must be from 0 to 2³² − 1, not {seed}")
     if n_estimators is not None and not 1 <= n_estimators <= MAX_TREES:
-        raise BandgapsError(
+        raise OptionError(
             f"--n-estimators must be from 1 to {MAX_TREES:,} (the most trees a model file "
             f"may hold), not {n_estimators}"
         )
@@ -347,7 +372,7 @@ def predict_cmd(
     if file is not None:
         items += _formulas_from_csv(file)
     if not items:
-        raise BandgapsError("Give formulas as arguments or a CSV with --file")
+        raise OptionError("Give formulas as arguments or a CSV with --file")
     if model_file in named.NAMED and not Path(model_file).is_file():
         named.check_interval_options(model_file, interval, risk)
         from bandgaps.data.formulas import parse_formula
@@ -577,33 +602,32 @@ def supercells_cmd(
     """Build Si–Ge cells (icet enumeration, SQS, random), write them and a table."""
     import numpy as np
 
-    from bandgaps.files import atomic_path
+    from bandgaps.files import atomic_folder
     from bandgaps.structures import alloys
 
     if system.replace("–", "-").lower() != "si-ge":
-        raise BandgapsError(f"Only the Si-Ge system is built here, not {system!r}")
+        raise OptionError(f"Only the Si-Ge system is built here, not {system!r}")
     if method not in {"enumerate", "sqs", "random"}:
-        raise BandgapsError(f"--method must be enumerate, sqs or random, not {method!r}")
+        raise OptionError(f"--method must be enumerate, sqs or random, not {method!r}")
     if scale not in {"vegard", "none"}:
-        raise BandgapsError(f"--scale must be vegard or none, not {scale!r}")
+        raise OptionError(f"--scale must be vegard or none, not {scale!r}")
     if fmt not in {"cif", "extxyz"}:
-        raise BandgapsError(f"--format must be cif or extxyz, not {fmt!r}")
+        raise OptionError(f"--format must be cif or extxyz, not {fmt!r}")
     bad_x = [v for v in x or [] if not 0 <= v <= 1]
     if bad_x:
-        raise BandgapsError(f"--x must be a Ge fraction from 0 to 1, not {bad_x[0]}")
+        raise OptionError(f"--x must be a Ge fraction from 0 to 1, not {bad_x[0]}")
     if method == "enumerate" and not 2 <= max_atoms <= 16:
         # the diamond lattice's primitive cell holds two atoms: the smallest cell there is
-        raise BandgapsError(f"--max-atoms must be from 2 to 16, not {max_atoms}")
+        raise OptionError(f"--max-atoms must be from 2 to 16, not {max_atoms}")
     if method == "random":
         reps = round((size / 8) ** (1 / 3)) if 0 < size <= MAX_RANDOM_ATOMS else 0
         if reps < 1 or 8 * reps**3 != size:
-            raise BandgapsError(
+            raise OptionError(
                 f"--size must be 8·n³ atoms (8, 64, 216, … up to {MAX_RANDOM_ATOMS:,}), not {size}"
             )
         if not 1 <= seeds <= MAX_SEEDS:
-            raise BandgapsError(f"--seeds must be from 1 to {MAX_SEEDS:,}, not {seeds}")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise BandgapsError(f"--out {out_dir} is a file; name a folder for the cells")
+            raise OptionError(f"--seeds must be from 1 to {MAX_SEEDS:,}, not {seeds}")
+    _check_cells_folder(out_dir)
     if model is not None:
         from bandgaps.models.megnet import fidelity_state, get_family
 
@@ -616,9 +640,8 @@ def supercells_cmd(
     elif method == "random":
         cells = alloys.random_cells(grid, sizes=(size,), n_seeds=seeds, scale=scale)
     else:
-        raise BandgapsError(f"--method must be enumerate, sqs or random, not {method!r}")
-    paths = alloys.write_cells(cells, out_dir, fmt=fmt)
-    table = cells.drop(columns="structure").assign(file=[p.name for p in paths])
+        raise OptionError(f"--method must be enumerate, sqs or random, not {method!r}")
+    table = cells.drop(columns="structure")
     if model is not None:
         from bandgaps.models.megnet import PretrainedEnsemble
 
@@ -627,9 +650,38 @@ def supercells_cmd(
         )
         table["gap_eV"] = mean
         table["sigma_eV"] = std
-    with atomic_path(out_dir / "cells.csv", suffix=".csv") as tmp:
-        table.to_csv(tmp, index=False, float_format="%.5g")
+    # the whole folder is written aside and then put in place: a failed run leaves nothing,
+    # and a folder written before holds no stale cell beside the new table
+    with atomic_folder(out_dir) as folder:
+        paths = alloys.write_cells(cells, folder, fmt=fmt)
+        table.insert(cells.shape[1] - 1, "file", [p.name for p in paths])
+        table.to_csv(folder / "cells.csv", index=False, float_format="%.5g")
     out.print(f"wrote {len(paths):,} {method} cells ({fmt}) and cells.csv to {out_dir}")
+
+
+def _check_cells_folder(out_dir: Path) -> None:
+    """``supercells --out``: a new or empty folder, or one written by ``supercells`` before
+    (cells.csv and the cells it lists, nothing else), which the new cells replace."""
+    import pandas as pd
+
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise OptionError(f"--out {out_dir} is a file; name a folder for the cells")
+    present = {p.name for p in out_dir.iterdir()}
+    if not present:
+        return
+    listed: set[str] = set()
+    if "cells.csv" in present:
+        try:
+            listed = set(pd.read_csv(out_dir / "cells.csv", usecols=["file"])["file"].astype(str))
+        except (OSError, ValueError):
+            listed = set()
+    if not listed or present - listed - {"cells.csv"}:
+        raise OptionError(
+            f"--out {out_dir} holds files that `supercells` did not write; name a new or empty "
+            "folder (a folder of earlier cells is replaced whole)"
+        )
 
 
 def _check_output_file(path: Path) -> None:
@@ -673,6 +725,8 @@ def main(argv: list[str] | None = None) -> int:
     command = _command()
     try:
         result = command.main(args=argv, prog_name="bandgaps", standalone_mode=False)
+    except OptionError as exc:  # a value outside its range or choices: as a parse error
+        return _fail(str(exc), 2)
     except BandgapsError as exc:
         return _fail(str(exc), 1)
     except click.NoArgsIsHelpError:  # the help is already on stdout
@@ -684,6 +738,8 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(exc.format_message(), 1)
     except KeyboardInterrupt:
         return _fail("interrupted", 1)
+    except OSError as exc:  # a file or folder the system refused: name it and say why
+        return _fail(_os_error_text(exc), 1)
     except Exception as exc:  # a bug: still one line for the user, with what to report
         detail = str(exc).splitlines()[0][:200] if str(exc).strip() else ""
         return _fail(f"unexpected {type(exc).__name__}: {detail} (please report this)", 1)
@@ -695,6 +751,19 @@ def _command():
     """The click command of ``app``, built once per process (building it inspects every
     command's signature: half the time of a quick ``predict``)."""
     return typer.main.get_command(app)
+
+
+def _os_error_text(exc: OSError) -> str:
+    """``Permission denied: /data/out`` and the like, with a hint for the usual causes."""
+    what = exc.strerror or type(exc).__name__
+    files = [str(f) for f in (exc.filename, exc.filename2) if f is not None]
+    text = f"{what}: {' → '.join(files)}" if files else f"{what} ({exc})"
+    if isinstance(exc, (FileExistsError, NotADirectoryError)):
+        text += " (a file stands where a folder is needed: check --out, BANDGAPS_CACHE and "
+        text += "BANDGAPS_MODELS)"
+    elif isinstance(exc, PermissionError):
+        text += " (choose a folder you may write to)"
+    return text
 
 
 def _fail(message: str, code: int) -> int:

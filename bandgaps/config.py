@@ -56,7 +56,25 @@ def cache_dir() -> Path:
     """Folder for cached results (features, cleaned tables, trained models); created on demand."""
     configured = os.environ.get(CACHE_ENV)
     path = Path(configured).expanduser() if configured else project_root() / ".cache" / "bandgaps"
-    path.mkdir(parents=True, exist_ok=True)
+    return writable_folder(path, CACHE_ENV if configured else "the cache folder")
+
+
+def writable_folder(path: Path, setting: str) -> Path:
+    """``path`` as a folder this user may write to, created if need be; one clear error naming
+    ``setting`` (the variable or option it came from) when a file stands there or the system
+    refuses."""
+    from bandgaps.errors import InputError
+
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{setting}: {path} is a file; name a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(
+            f"{setting}: cannot create the folder {path} ({exc.strerror or exc})"
+        ) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise InputError(f"{setting}: the folder {path} is not writable")
     return path
 
 

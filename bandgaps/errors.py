@@ -22,3 +22,8 @@ class MPQueryError(BandgapsError):
 
 class MPAuthError(MPQueryError):
     """No Materials Project API key, or the server rejected it."""
+
+
+class OptionError(InputError):
+    """An option's value outside what it may be (a range, a list of choices): the command line
+    itself is wrong, so the CLI exits with status 2, as it does for a value it cannot parse."""

@@ -125,7 +125,7 @@ def test_other_target_and_model(tmp_path, shared, capsys):
     assert list(table.columns[:3]) == ["formula", "target", "σ"]
     # the safe length sits above the prediction; a nonsense risk is one error line
     assert (table["safe upper (risk 0.05)"] > table["target"]).all()
-    assert main(["predict", str(out), "Fe", "--risk", "2"]) == 1
+    assert main(["predict", str(out), "Fe", "--risk", "2"]) == 2  # a value out of range
     assert "risk must be between 0 and 1" in capsys.readouterr().err
 
 
@@ -169,7 +169,7 @@ def test_bad_row_in_training_csv_is_named(tmp_path, capsys):
 def test_train_options_are_checked_before_any_work(extra, message, tmp_path, capsys):
     # a data set that does not exist: the option error must come first
     args = ["train", "--data", "nope.csv", "--out", str(tmp_path / "m.model"), *extra]
-    assert main(args) == 1
+    assert main(args) == 2  # the command line is wrong: exit 2, as for a value unparsed
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and err.startswith("error:")
     assert not list(tmp_path.iterdir())
@@ -202,7 +202,7 @@ def test_train_output_path_is_checked_before_training(tmp_path, capsys, small_ga
 )
 def test_supercell_options_are_checked_before_any_work(extra, message, tmp_path, capsys):
     out = tmp_path / "cells"
-    assert main(["supercells", "--out", str(out), *extra]) == 1
+    assert main(["supercells", "--out", str(out), *extra]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert not out.exists()
@@ -211,7 +211,7 @@ def test_supercell_options_are_checked_before_any_work(extra, message, tmp_path,
 def test_supercells_out_naming_a_file_is_one_line(tmp_path, capsys):
     existing = tmp_path / "cells.txt"
     existing.write_text("keep me")
-    assert main(["supercells", "--out", str(existing)]) == 1
+    assert main(["supercells", "--out", str(existing)]) == 2
     assert "is a file" in capsys.readouterr().err
     assert existing.read_text() == "keep me"
 

@@ -41,9 +41,9 @@ def test_broken_structure_file_is_one_line(tmp_path, content, message, capsys):
 
 def test_unknown_model_and_fidelity(capsys, shared):
     poscar = str(shared / "data/mp/POSCAR.mp-149_Si")
-    assert main(["predict-structure", poscar, "--model", "megnet-9"]) == 1
+    assert main(["predict-structure", poscar, "--model", "megnet-9"]) == 2
     assert "Unknown MEGNet model" in capsys.readouterr().err
-    assert main(["predict-structure", poscar, "--fidelity", "dft"]) == 1
+    assert main(["predict-structure", poscar, "--fidelity", "dft"]) == 2
     assert "Unknown fidelity" in capsys.readouterr().err
 
 
@@ -94,7 +94,7 @@ def test_supercells_random_extxyz(tmp_path):
         == 0
     )
     assert len(list(out.glob("*.extxyz"))) == 2
-    assert main(["supercells", "--method", "nope", "--out", str(out)]) == 1
+    assert main(["supercells", "--method", "nope", "--out", str(out)]) == 2
 
 
 def test_overlapping_sites_and_unknown_elements_are_one_line(tmp_path, capsys):

@@ -88,8 +88,10 @@ def test_crafted_lightgbm_text_is_refused_before_lightgbm_reads_it(seeds, tmp_pa
 
 
 def test_archives_that_would_unpack_past_their_ceiling_are_refused_unread(seeds, tmp_path):
-    """A card that inflates to 1 GB, a booster of 300 MB, an unknown member, deep nesting: refused
-    from the archive's directory (or the JSON parser) within the memory budget."""
+    """A card that inflates to 1 GB, a booster of 300 MB, a forest of 600 MB (within the
+    member's ceiling, past what the model's trees and rows can need), an unknown member, deep
+    nesting: refused from the archive's directory (or the JSON parser) within the memory
+    budget."""
     head, members = unpack(seeds[0])
     cases = {
         "card-bomb": {**members, "card.json": b" " * (1024 * MiB)},
@@ -97,10 +99,13 @@ def test_archives_that_would_unpack_past_their_ceiling_are_refused_unread(seeds,
         "unknown-member": {**members, "../../escape.txt": b"x"},
         "deep-json": {**members, "model.json": b"[" * 200_000 + b"]" * 200_000},
     }
+    # a forest's arrays within the member's ceiling but past what its 4 trees on 360 rows need
+    forest_head, forest = unpack(seeds[1])
+    cases["forest-bomb"] = {**forest, "forest.npz": b"\0" * (600 * MiB)}
     mutants = []
     for name, content in cases.items():
         path = tmp_path / f"{name}.model"
-        path.write_bytes(pack(head, content))
+        path.write_bytes(pack(forest_head if name == "forest-bomb" else head, content))
         mutants.append((path, name))
     assert (tmp_path / "card-bomb.model").stat().st_size < 8 * MiB  # the bomb: small on disk
     report = run_mutants(mutants, seeds, memory_budget(seeds), stall_seconds=60)
@@ -119,3 +124,24 @@ def test_fuzzed_model_files_never_crash_hang_or_swell(seeds, tmp_path):
     assert report.findings == [], report.findings[:10]
     # the mutants reach the parsers: most are refused, some still load (benign changes)
     assert report.refused > n / 2 and report.loaded > 0, report
+
+
+def test_an_empty_or_non_finite_interval_table_is_refused(seeds, tmp_path):
+    """The calibration rows behind the intervals: none, or a NaN among them, is refused with
+    one line at load (it would give no interval, or a NaN one, at the first prediction)."""
+    import io
+
+    import numpy as np
+
+    head, members = unpack(seeds[1])
+    mutants = []
+    for name, fill in (("empty", lambda a: a[:0]), ("nan", lambda a: np.where(a == a, np.nan, a))):
+        with np.load(io.BytesIO(members["intervals.npz"])) as arrays:
+            edited = {k: fill(arrays[k]) for k in arrays.files}
+        buf = io.BytesIO()
+        np.savez(buf, **edited)
+        path = tmp_path / f"{name}.model"
+        path.write_bytes(pack(head, {**members, "intervals.npz": buf.getvalue()}))
+        mutants.append((path, name))
+    report = run_mutants(mutants, seeds, memory_budget(seeds), stall_seconds=60)
+    assert report.findings == [] and report.refused == len(mutants), report

@@ -305,20 +305,22 @@ def test_cli_errors_are_one_line_and_quick(tmp_path, formulas, model_file):
     )  # fmt: skip
     assert code == 1 and time.perf_counter() - t0 < 30
     assert stderr.strip().count("\n") == 0 and "No Dask scheduler answered" in stderr
-    assert not (tmp_path / "o" / "predictions").exists() or not any(
-        (tmp_path / "o" / "predictions").iterdir()
-    )
-    for args, message in (
-        (["--gap-min", "2", "--gap-max", "1"], "is above --gap-max"),
-        (["--top", "0"], "--top must be at least 1"),
-        (["-m", "nonsense"], "Unknown model 'nonsense'"),
-        (["--workers", "1000"], "more than this machine's"),
-        (["--partition-rows", "99999999999"], "--partition-rows must be from 1 to 1,000,000"),
+    assert not (tmp_path / "o").exists()  # the failed run made the folder: it is gone
+    # a value outside its range is a wrong command line (2, as an unparsable one); a model
+    # that is neither a file nor a name is input that cannot be used (1)
+    for args, message, expected in (
+        (["--gap-min", "2", "--gap-max", "1"], "is above --gap-max", 2),
+        (["--top", "0"], "--top must be at least 1", 2),
+        (["--top", "x"], "'--top'", 2),
+        (["-m", "nonsense"], "Unknown model 'nonsense'", 1),
+        (["--workers", "1000"], "more than this machine's", 2),
+        (["--partition-rows", "99999999999"], "--partition-rows must be from 1 to 1,000,000", 2),
     ):
         code, _, stderr = cli(
             ["screen", str(formulas), "--out", str(tmp_path / "p"), "-m", str(model_file), *args]
         )
-        assert code == 1 and message in stderr and stderr.strip().count("\n") == 0
+        assert code == expected and message in stderr and stderr.strip().count("\n") == 0
+        assert not (tmp_path / "p").exists()
     other = tmp_path / "other"
     assert cli(["screen", str(formulas), "--out", str(other), "-m", str(model_file),
                     "--partition-rows", "10000", "--workers", "1"])[0] == 0  # fmt: skip

@@ -170,7 +170,7 @@ def test_intervals_are_refused_where_a_named_model_has_none(models_folder, capsy
     # a measured-gap file without a calibration (the small model) says so
     assert main(["predict", "measured-gap", "Si", "--risk", "0.1"]) == 1
     assert "holds no conformal intervals" in capsys.readouterr().err
-    assert main(["predict", "measured-gap", "Si", "--interval", "1.5"]) == 1
+    assert main(["predict", "measured-gap", "Si", "--interval", "1.5"]) == 2  # out of range
     assert "between 0 and 1" in capsys.readouterr().err
 
 

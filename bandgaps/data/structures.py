@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from pathlib import Path
 
-from pymatgen.core import Structure
+import numpy as np
+from pymatgen.core import Element, Structure
 
 from bandgaps.errors import InputError
 
 #: Two sites closer than this (Å) are the same atom written twice, not a crystal.
 MIN_SITE_DISTANCE = 0.5
+#: A cell smaller than this (Å³) is degenerate: flat, or a scale that shrank it to nothing.
+MIN_CELL_VOLUME = 1.0
+#: A CIF cell length that is zero or negative (pymatgen would flip the vector and go on).
+_NEGATIVE_CIF_LENGTH = re.compile(
+    r"^\s*_cell_length_[abc]\s+(?:-|0*(?:\.0*)?(?:\(\d+\))?\s*$)", re.M
+)
 
 
 def read_structure(file: str | Path) -> Structure:
@@ -35,12 +43,14 @@ def read_structure(file: str | Path) -> Structure:
 
 
 def text_format(name: str | Path) -> str | None:
-    """The format of a structure text by its file name: ``cif``, ``extxyz``, ``poscar`` (POSCAR,
-    CONTCAR, ``*.vasp``), or ``None`` for anything else.
+    """The format of a structure text by its file name: ``cif``, ``extxyz``, ``poscar`` (a name
+    holding POSCAR or CONTCAR, or ``*.vasp``), or ``None`` for anything else.
 
     Examples:
-        >>> text_format("cells/POSCAR_3"), text_format("a.cif"), text_format("x.json")
-        ('poscar', 'cif', None)
+        >>> text_format("cells/POSCAR_3"), text_format("GaAs.poscar"), text_format("a.cif")
+        ('poscar', 'poscar', 'cif')
+        >>> text_format("x.json") is None
+        True
         >>> text_format("cells.extxyz#12")
         'extxyz'
     """
@@ -50,8 +60,8 @@ def text_format(name: str | Path) -> str | None:
         return "cif"
     if suffix in {".xyz", ".extxyz"}:
         return "extxyz"
-    if suffix == ".vasp" or name.upper().startswith(("POSCAR", "CONTCAR")):
-        return "poscar"
+    if suffix == ".vasp" or "poscar" in name.lower() or "contcar" in name.lower():
+        return "poscar"  # pymatgen's own rule (*POSCAR*, *CONTCAR*, *.vasp), any case
     return None
 
 
@@ -84,6 +94,22 @@ def _checked(parse, name, content) -> Structure:
         raise InputError(f"Cannot read a crystal structure from {name}: {detail}") from None
     if len(structure) == 0:
         raise InputError(f"Structure file holds no atoms: {name}")
+    unknown = sorted({el.symbol for el in structure.composition if not isinstance(el, Element)})
+    if unknown:  # pymatgen reads a symbol it does not know as a placeholder ("dummy") species
+        raise InputError(
+            f"Structure file {name} names unknown element(s) {', '.join(unknown)}; "
+            "use element symbols (Si, Ge, Ga, …)"
+        )
+    if not np.isfinite(structure.lattice.matrix).all() or structure.volume < MIN_CELL_VOLUME:
+        raise InputError(
+            f"Structure file {name}: its cell is degenerate (volume {structure.volume:.3g} Å³); "
+            "fix the lattice vectors"
+        )
+    if isinstance(content, str) and _NEGATIVE_CIF_LENGTH.search(content):
+        raise InputError(
+            f"Structure file {name}: a cell length (_cell_length_a/b/c) is zero or negative; "
+            "fix the file"
+        )
     if len(structure) > 1 and not structure.is_valid(tol=MIN_SITE_DISTANCE):
         raise InputError(
             f"Structure file {name} has sites closer than {MIN_SITE_DISTANCE} Å to each other "

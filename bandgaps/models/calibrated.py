@@ -42,10 +42,7 @@ from sklearn.utils.validation import check_is_fitted
 from bandgaps.errors import InputError
 from bandgaps.models.conformal import DEFAULT_LEVELS
 from bandgaps.models.domain import ApplicabilityDomain
-from bandgaps.models.intervals import IntervalCalibrator
-
-#: Fewest calibration rows for which intervals are calibrated at all.
-MIN_CALIBRATION_ROWS = 10
+from bandgaps.models.intervals import MIN_CALIBRATION_ROWS, IntervalCalibrator
 
 
 def _formulas_and_extra(X) -> tuple[list, np.ndarray | None]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from sklearn.pipeline import Pipeline
 
-from bandgaps.errors import InputError
+from bandgaps.errors import OptionError
 from bandgaps.features.composition import CompositionFeatures, get_feature_set
 
 
@@ -67,7 +67,7 @@ def get_spec(kind: str) -> ModelSpec:
     try:
         return MODELS[kind]
     except KeyError:
-        raise InputError(f"Unknown model {kind!r}; choose one of {', '.join(MODELS)}") from None
+        raise OptionError(f"Unknown model {kind!r}; choose one of {', '.join(MODELS)}") from None
 
 
 def make_model(

@@ -55,6 +55,8 @@ from bandgaps.errors import InputError
 METHODS = ("absolute", "relative", "normalized", "quantile")
 #: Level the automatic choice is scored at, and the levels reported by default.
 SELECTION_LEVEL = 0.9
+#: Fewest calibration rows for which intervals are calibrated at all.
+MIN_CALIBRATION_ROWS = 10
 #: Fewest rows a Mondrian group needs (a 95 % quantile needs 19).
 MIN_GROUP_ROWS = 30
 #: Mondrian groupings: none; by the prediction (ŷ at or below a threshold: "predicted
@@ -367,6 +369,8 @@ class IntervalCalibrator:
         ]
         if (
             len({len(c) for c in cols}) != 1
+            or len(cols[0]) < MIN_CALIBRATION_ROWS
+            or not all(np.isfinite(c).all() for c in cols)
             or fields["method_"] not in METHODS
             or fields["grouping_"] not in GROUPINGS
         ):

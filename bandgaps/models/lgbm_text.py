@@ -85,6 +85,7 @@ _EXPONENT = re.compile(r"[eE]([-+]?\d+)")
 _INFO = re.compile(rf"none|\[{_FLOAT}:{_FLOAT}\]")
 #: ``missing_type << 2 | default_left << 1``, numerical splits only (bit 0 marks categorical).
 _DECISION_TYPES = np.array([0, 2, 4, 6, 8, 10])
+_DECISION_OK = np.isin(np.arange(256), _DECISION_TYPES)  # a lookup: one test per split
 
 
 def _fail(what: str, detail: str) -> InputError:
@@ -104,7 +105,10 @@ def _array(value: str, name: str, what: str) -> np.ndarray:
         raise _fail(what, f"{name} holds something other than {kind}s")
     tokens = value.split()
     if kind == "int":
-        return np.array([int(t) for t in tokens], dtype=np.int64)
+        try:
+            return np.array(tokens, dtype=np.int64)
+        except OverflowError:
+            raise _fail(what, f"{name} holds an integer outside 64 bits") from None
     if any(abs(int(e)) > 300 for e in _EXPONENT.findall(value)):
         # beyond a double's range: LightGBM would warn and read inf or 0
         raise _fail(what, f"{name} holds a number outside a double's range")
@@ -186,7 +190,8 @@ def _check_structure(arrays: dict[str, np.ndarray], leaves: int, n_features: int
     feature = arrays["split_feature"]
     if ((feature < 0) | (feature >= n_features)).any():
         raise _fail(where, "a split reads a feature the model does not have")
-    if not np.isin(arrays["decision_type"], _DECISION_TYPES).all():
+    decision = arrays["decision_type"]
+    if ((decision < 0) | (decision > 255)).any() or not _DECISION_OK[decision].all():
         raise _fail(where, "a split has an unknown decision type")
     inner = leaves - 1
     children = np.concatenate([arrays["left_child"], arrays["right_child"]])

@@ -30,7 +30,7 @@ from functools import cached_property
 
 import numpy as np
 
-from bandgaps.errors import InputError
+from bandgaps.errors import InputError, OptionError
 
 #: Fidelity names → the integer global state the multi-fidelity models were trained with.
 FIDELITIES = {"pbe": 0, "gllb-sc": 1, "hse": 2, "exp": 3}
@@ -96,20 +96,20 @@ def get_family(name: str) -> Family:
         return FAMILIES[name]
     except KeyError:
         known = ", ".join(n for n in FAMILIES if n != "megnet-2018-classifier")
-        raise InputError(f"Unknown MEGNet model {name!r}; choose one of {known}") from None
+        raise OptionError(f"Unknown MEGNet model {name!r}; choose one of {known}") from None
 
 
 def fidelity_state(fidelity: str | None, family: Family) -> int | None:
     """The integer state for a fidelity name, or a clear error."""
     if not family.fidelity:
         if fidelity not in (None, "pbe"):
-            raise InputError(f"{family.name} predicts PBE gaps only; drop --fidelity {fidelity}")
+            raise OptionError(f"{family.name} predicts PBE gaps only; drop --fidelity {fidelity}")
         return None
     fidelity = fidelity or "pbe"
     try:
         return FIDELITIES[fidelity.lower()]
     except KeyError:
-        raise InputError(
+        raise OptionError(
             f"Unknown fidelity {fidelity!r}; choose one of {', '.join(FIDELITIES)}"
         ) from None
 

@@ -44,12 +44,12 @@ class NamedModel:
 
 def models_dir() -> Path:
     """Where named model files live (``$BANDGAPS_MODELS`` or ``<cache>/models``)."""
-    from bandgaps.config import cache_dir
+    from bandgaps.config import cache_dir, writable_folder
 
     configured = os.environ.get(MODELS_ENV)
-    path = Path(configured).expanduser() if configured else cache_dir() / "models"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    if not configured:
+        return writable_folder(cache_dir() / "models", "the named models' folder")
+    return writable_folder(Path(configured).expanduser(), MODELS_ENV)
 
 
 def code_id(name: str) -> str:

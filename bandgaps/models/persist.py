@@ -39,7 +39,7 @@ import numpy as np
 
 from bandgaps.errors import InputError
 from bandgaps.files import atomic_path
-from bandgaps.models.lgbm_text import MAX_FEATURES, checked_model_text
+from bandgaps.models.lgbm_text import MAX_FEATURES, MAX_TREES, checked_model_text
 
 FORMAT = "bandgaps-model/4"
 _MAGIC = FORMAT.encode() + b"\n"
@@ -435,7 +435,16 @@ def _tree(nodes, values, max_depth, n_features: int, path):
     return tree
 
 
-def _rebuild_regressor(desc: dict, zf: zipfile.ZipFile, path):
+def _forest_bytes(trees: int, rows: int) -> int:
+    """The most bytes ``forest.npz`` can need for ``trees`` trees grown on ``rows`` rows: a
+    tree has at most 2·rows − 1 nodes (one sample per leaf), each a 64-byte node record and an
+    8-byte value, plus each tree's three array headers and archive entries."""
+    return trees * ((2 * rows - 1) * 72 + 1536) + 65536
+
+
+def _rebuild_regressor(desc: dict, zf: zipfile.ZipFile, path, rows: int | None = None):
+    """A regressor from its description; ``rows`` (the training rows, where known) bounds what
+    its arrays may unpack to, checked from the ZIP directory before anything is inflated."""
     name = _trusted(desc.get("class"), path)
     n_features = desc.get("n_features_in")
     if not isinstance(n_features, int) or not 0 < n_features <= MAX_FEATURES:
@@ -448,6 +457,16 @@ def _rebuild_regressor(desc: dict, zf: zipfile.ZipFile, path):
         from bandgaps.models.forest import UncertainForestRegressor
 
         reg = UncertainForestRegressor(**params)
+        trees = desc.get("trees")
+        if not isinstance(trees, int) or not 0 < trees <= MAX_TREES:
+            raise InputError(f"Model file {path}: its tree count is malformed; it is refused")
+        declared = zf.getinfo("forest.npz").file_size if "forest.npz" in zf.namelist() else 0
+        if rows is not None and declared > _forest_bytes(trees, rows):
+            raise InputError(
+                f"Model file {path}: forest.npz would unpack to {declared:,} bytes, more than "
+                f"{trees:,} trees grown on {rows:,} rows can need "
+                f"({_forest_bytes(trees, rows):,}); it is refused"
+            )
         try:
             arrays = np.load(io.BytesIO(zf.read("forest.npz")), allow_pickle=False)
             trees = []
@@ -540,8 +559,11 @@ def load_model(path: str | Path, check_versions: bool = True) -> tuple[Any, Mode
     try:
         model = CalibratedCompositionModel(**desc["params"])
         model.pipeline_ = make_model(model.kind, feature_set=model.feature_set, cache=model.cache)
-        regressor = _rebuild_regressor(desc["regressor"], zf, path)
-        model.n_train_ = int(desc["n_train"])
+        n_train = desc["n_train"]
+        if not isinstance(n_train, int) or n_train < 1:
+            raise InputError(f"Model file {path}: its row counts are malformed; it is refused")
+        regressor = _rebuild_regressor(desc["regressor"], zf, path, rows=n_train)
+        model.n_train_ = n_train
         model.n_calibration_ = int(desc["n_calibration"])
         model.calibration_mae_ = float(desc["calibration_mae"])
         model.sigma_scale_ = float(desc["sigma_scale"])
@@ -592,7 +614,7 @@ def _self_test(model, path) -> None:
                     values += next(iter(model.predict_intervals_features(X, band=band).values()))
             if getattr(model, "domain_", None) is not None:
                 model.domain_.assess(X, comps, (band[2] - band[1]) / 2)
-    except InputError:
+    except (InputError, OSError):  # the user's input or folders (the cache), not the file
         raise
     except Exception as exc:
         raise InputError(

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from bandgaps.data.tables import TrainingTable, training_table
-from bandgaps.errors import InputError
+from bandgaps.errors import InputError, OptionError
 from bandgaps.models.calibrated import CalibratedCompositionModel
 from bandgaps.models.persist import ModelCard, load_model, save_model
 
@@ -85,7 +85,7 @@ def check_coverage_and_risk(confidence: float | None, risk: float | None) -> Non
     """One clear error for an interval coverage or a risk outside (0, 1)."""
     for value, what in ((confidence, "coverage"), (risk, "risk")):
         if value is not None and not 0 < value < 1:
-            raise InputError(f"The {what} must be between 0 and 1, not {value:g}")
+            raise OptionError(f"The {what} must be between 0 and 1, not {value:g}")
 
 
 def predict_file(

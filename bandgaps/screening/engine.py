@@ -10,6 +10,7 @@ the gap window are counted, not written).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bandgaps.errors import InputError
+from bandgaps.errors import InputError, OptionError
 from bandgaps.screening.predictors import output_columns, predict_partition, resolve_models
 from bandgaps.screening.sources import Source, open_source
 
@@ -98,25 +99,25 @@ def _write(frame: pd.DataFrame, columns: Sequence[str], target: Path) -> None:
 def _check_options(gap_min, gap_max, top, workers, partition_rows, scheduler) -> None:
     for name, value in (("--gap-min", gap_min), ("--gap-max", gap_max)):
         if value is not None and not math.isfinite(value):
-            raise InputError(f"{name} must be a finite number, not {value}")
+            raise OptionError(f"{name} must be a finite number, not {value}")
     if gap_min is not None and gap_max is not None and gap_min > gap_max:
-        raise InputError(f"--gap-min {gap_min:g} is above --gap-max {gap_max:g}")
+        raise OptionError(f"--gap-min {gap_min:g} is above --gap-max {gap_max:g}")
     if top is not None and top < 1:
-        raise InputError(f"--top must be at least 1, not {top}")
+        raise OptionError(f"--top must be at least 1, not {top}")
     if workers is not None and workers < 1:
-        raise InputError(f"--workers must be at least 1, not {workers}")
+        raise OptionError(f"--workers must be at least 1, not {workers}")
     if workers is not None and scheduler:
-        raise InputError("--workers sizes the embedded cluster; leave it out with --scheduler")
+        raise OptionError("--workers sizes the embedded cluster; leave it out with --scheduler")
     from joblib import cpu_count  # the count the boosters use: affinity and cgroups included
 
     cores = cpu_count()
     if workers is not None and workers > cores:
-        raise InputError(
+        raise OptionError(
             f"--workers {workers} is more than this machine's {cores} cores (the ceiling); "
             "use --scheduler to screen on a larger cluster"
         )
     if partition_rows is not None and not 1 <= partition_rows <= MAX_PARTITION_ROWS:
-        raise InputError(
+        raise OptionError(
             f"--partition-rows must be from 1 to {MAX_PARTITION_ROWS:,}, not {partition_rows}"
         )
 
@@ -270,10 +271,6 @@ def screen(
     under ``if __name__ == "__main__":``: the embedded cluster's worker processes import the
     script again.
     """
-    from dask.distributed import as_completed
-    from tqdm import tqdm
-
-    from bandgaps.config import progress_enabled
     from bandgaps.files import write_json_atomic
 
     _check_options(gap_min, gap_max, top, workers, partition_rows, scheduler)
@@ -291,11 +288,59 @@ def screen(
         "partition_rows": size,
         "window": list(window) if window else None,
     }
+    created = not out.exists()
     done = _prepare_output(out, arguments, overwrite)
     n_parts = math.ceil(src.n_rows / size)
     done = {i for i in done if i < n_parts}
-    resumed_rows = sum(min(size, src.n_rows - i * size) for i in done)
+    try:
+        report, columns = _run(
+            src, specs, size, window, out, scheduler, workers, done, progress, id_column
+        )
+    except BaseException as exc:
+        _after_failure(out, created, arguments, exc)
+        raise
+    if top is not None:
+        _write(_top(out, specs[0].label, top), columns, out / "top.parquet")
+    report_fields = {k: v for k, v in asdict(report).items() if k != "out"}
+    write_json_atomic(
+        out / "screen.json",
+        {"format": FORMAT, "status": "complete", "arguments": arguments, "counts": report_fields},
+    )
+    return report
 
+
+def _after_failure(out: Path, created: bool, arguments: dict, exc: BaseException) -> None:
+    """A screen that stopped: the folder goes if this run made it and finished nothing;
+    otherwise ``screen.json`` says why it stopped and the same command resumes it."""
+    from bandgaps.files import write_json_atomic
+
+    finished = any((out / "predictions").glob("part-*.parquet"))
+    if created and not finished:
+        shutil.rmtree(out, ignore_errors=True)
+        return
+    reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}"
+    detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    with contextlib.suppress(OSError):
+        write_json_atomic(
+            out / "screen.json",
+            {
+                "format": FORMAT,
+                "status": "stopped",
+                "reason": f"{reason}: {detail}" if detail else reason,
+                "arguments": arguments,
+            },
+        )
+
+
+def _run(src, specs, size, window, out, scheduler, workers, done, progress, id_column):
+    """The partitions not in ``done``, on the cluster; the report and the table's columns."""
+    from dask.distributed import as_completed
+    from tqdm import tqdm
+
+    from bandgaps.config import progress_enabled
+
+    n_parts = math.ceil(src.n_rows / size)
+    resumed_rows = sum(min(size, src.n_rows - i * size) for i in done)
     t0 = time.perf_counter()
     with _Cluster(scheduler, workers) as client:
         n_workers = len(client.scheduler_info()["workers"])
@@ -342,7 +387,6 @@ def screen(
                 bar.update(n_rows)
                 submit_next()
     seconds = time.perf_counter() - t0
-
     report = ScreenReport(
         out=out,
         rows=src.n_rows,
@@ -355,14 +399,7 @@ def screen(
         models=[s.label for s in specs],
         **_counts(out, src.n_rows, n_parts),
     )
-    if top is not None:
-        _write(_top(out, specs[0].label, top), columns, out / "top.parquet")
-    report_fields = {k: v for k, v in asdict(report).items() if k != "out"}
-    write_json_atomic(
-        out / "screen.json",
-        {"format": FORMAT, "status": "complete", "arguments": arguments, "counts": report_fields},
-    )
-    return report
+    return report, columns
 
 
 def _counts(out: Path, n_rows: int, n_parts: int) -> dict[str, int]:

@@ -29,6 +29,11 @@ from bandgaps.errors import InputError
 
 #: Suffixes read as formula tables.
 TABLE_SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+#: The largest structure file (or zip member) a screen reads: a CIF of ~100,000 atoms, far past
+#: what a graph network is run on; a larger one is refused before the screen starts.
+MAX_STRUCTURE_BYTES = 16 * 2**20
+#: The most atoms one frame of an XYZ file may declare (its count line), for the same reason.
+MAX_FRAME_ATOMS = 100_000
 
 
 @dataclass
@@ -85,11 +90,9 @@ def open_source(
         )
         if not names:
             raise InputError(f"Screen input folder {path} holds no CIF, POSCAR or XYZ files")
-        signature = {
-            "path": str(path.resolve()),
-            "files": len(names),
-            "bytes": sum((path / n).stat().st_size for n in names),
-        }
+        sizes = {n: (path / n).stat().st_size for n in names}
+        _check_sizes(sizes, f"Screen input folder {path}")
+        signature = {"path": str(path.resolve()), "files": len(names), "bytes": sum(sizes.values())}
         reader = _named_texts(names, lambda n: (path / n).read_bytes())
         return Source(path, "structures", len(names), reader, signature, ignored)
     if path.stat().st_size == 0:
@@ -120,6 +123,8 @@ def _table_source(path: Path, fmt: str, formula_column: str, id_column: str | No
 
             pf = pq.ParquetFile(path)
             present, n_rows = pf.schema_arrow.names, pf.metadata.num_rows
+            if formula_column in present:
+                _check_text_column(pf.schema_arrow.field(formula_column), path)
         else:
             present, n_rows = _scan_csv(path)
     except (pa.ArrowException, OSError) as exc:
@@ -156,6 +161,19 @@ def _table_source(path: Path, fmt: str, formula_column: str, id_column: str | No
             )
 
     return Source(path, "formulas", n_rows, reader, _signature(path))
+
+
+def _check_text_column(field, path: Path) -> None:
+    """A Parquet formula column must hold text (as a CSV's always does): a column of numbers
+    or lists is refused before the screen starts, not failed row by row."""
+    import pyarrow as pa
+
+    kind = field.type.value_type if pa.types.is_dictionary(field.type) else field.type
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+        raise InputError(
+            f"Formula table {path}: column {field.name!r} holds {field.type} values, not text "
+            "formulas; name the formula column with --formula-column"
+        )
 
 
 def _csv_options(columns: Sequence[str] | None):
@@ -248,21 +266,39 @@ def _named_texts(names: list[str], read) -> object:
 def _zip_source(path: Path) -> Source:
     try:
         with zipfile.ZipFile(path) as zf:
-            names, ignored = _structure_names(
-                i.filename
+            infos = {
+                i.filename: i
                 for i in zf.infolist()
                 if not i.is_dir() and not Path(i.filename).name.startswith(".")
-            )
+            }
     except (zipfile.BadZipFile, OSError) as exc:
         raise InputError(f"Cannot open the zip file {path}: {exc}") from None
+    names, ignored = _structure_names(infos)
     if not names:
         raise InputError(f"Zip file {path} holds no CIF, POSCAR or XYZ files")
+    # sizes as the zip's directory declares them, checked before anything is inflated
+    _check_sizes({n: infos[n].file_size for n in names}, f"Zip file {path}")
 
     def reader(size: int, skip: set[int]):
         with zipfile.ZipFile(path) as zf:
-            yield from _named_texts(names, zf.read)(size, skip)
+
+            def read(name: str) -> bytes:  # never more than the member declared
+                with zf.open(infos[name]) as fh:
+                    return fh.read(MAX_STRUCTURE_BYTES + 1)
+
+            yield from _named_texts(names, read)(size, skip)
 
     return Source(path, "structures", len(names), reader, _signature(path), ignored)
+
+
+def _check_sizes(sizes: dict[str, int], what: str) -> None:
+    big = [(n, b) for n, b in sizes.items() if b > MAX_STRUCTURE_BYTES]
+    if big:
+        name, size = big[0]
+        raise InputError(
+            f"{what}: {name} holds {size:,} bytes, more than the {MAX_STRUCTURE_BYTES:,} a "
+            f"structure file may hold ({len(big)} such file(s)); leave it out of the input"
+        )
 
 
 def _xyz_frames(path: Path) -> Iterator[str]:
@@ -284,6 +320,11 @@ def _xyz_frames(path: Path) -> Iterator[str]:
                     f"{path}, line {line_no}: expected the atom count of a frame, found "
                     f"{head.strip()[:40]!r}"
                 ) from None
+            if not 1 <= n <= MAX_FRAME_ATOMS:
+                raise InputError(
+                    f"{path}, line {line_no}: a frame of {n:,} atoms (a frame holds 1 to "
+                    f"{MAX_FRAME_ATOMS:,})"
+                )
             body = list(itertools.islice(fh, n + 1))
             line_no += len(body)
             yield head + "".join(body)
