@@ -342,11 +342,13 @@ def predict_cmd(
     ],
     formulas: Annotated[list[str] | None, typer.Argument(help="chemical formulas")] = None,
     file: Annotated[Path | None, typer.Option("--file", help="CSV with a 'formula' column")] = None,
-    interval: Annotated[
-        float | None,
+    level: Annotated[
+        list[float] | None,
         typer.Option(
-            help="coverage of the conformal interval (default 0.9) of a model file or of the "
-            "measured-gap model"
+            "--level",
+            "--interval",
+            help="coverage of the conformal interval (default 0.9; repeat for several) of a "
+            "model file or of the measured-gap model",
         ),
     ] = None,
     risk: Annotated[
@@ -365,32 +367,32 @@ def predict_cmd(
     domain-of-applicability score and flag, and warn in one line when a formula lies outside
     that domain.
     """
-    from bandgaps.models import named
-    from bandgaps.models.training import predict_file
+    from bandgaps.features.composition import _as_compositions
+    from bandgaps.models.persist import read_card
+    from bandgaps.models.predictor import check_options, resolve
 
     items = list(formulas or [])
     if file is not None:
         items += _formulas_from_csv(file)
     if not items:
         raise OptionError("Give formulas as arguments or a CSV with --file")
-    if model_file in named.NAMED and not Path(model_file).is_file():
-        named.check_interval_options(model_file, interval, risk)
-        from bandgaps.data.formulas import parse_formula
+    # the options, then every formula (one clear error naming it), before a model is read
+    check_options(model_file, level, risk)
+    comps = _as_compositions(items, index=range(1, len(items) + 1))
 
-        for i, item in enumerate(items, start=1):  # one clear error before any training
-            parse_formula(item, row=i)
-        if not named.is_current(named.model_path(model_file)):
-            err.print(f"training the named model {model_file!r} once (a few minutes)…")
-        frame = named.predict_named(model_file, items, level=interval, risk=risk)
-        title = f"{frame.attrs['quantity']} from the named model {model_file}"
-        if "interval method" in frame.attrs:
-            title += f"; intervals: {frame.attrs['interval method']}"
+    def training(name: str) -> None:
+        err.print(f"training the named model {name!r} once (a few minutes)…")
+
+    predictor = resolve(model_file, on_training=training)
+    frame = predictor.predict_table(comps, level=level, risk=risk)
+    frame.insert(0, "formula", items)
+    if predictor.kind == "named":
+        title = f"{predictor.quantity} from the named model {predictor.name}"
     else:
-        frame = predict_file(Path(model_file), items, confidence=interval, risk=risk)
-        card = frame.attrs["card"]
+        card = read_card(predictor.path)
         title = f"{card.target} from {Path(model_file).name} ({card.kind})"
-        if "interval method" in frame.attrs:
-            title += f"; intervals: {frame.attrs['interval method']}"
+    if "interval method" in frame.attrs:
+        title += f"; intervals: {frame.attrs['interval method']}"
     _warn_outside_domain(frame)
     if csv:
         sys.stdout.write(frame.to_csv(index=False, float_format="%.4g"))
@@ -458,27 +460,25 @@ def predict_structure_cmd(
 ) -> None:
     """Band gap of crystal structures from a pretrained MEGNet model, ± the ensemble σ."""
     from bandgaps.data.structures import read_structure
-    from bandgaps.models.megnet import PretrainedEnsemble, fidelity_state, get_family
+    from bandgaps.models.megnet import fidelity_state, get_family
+    from bandgaps.models.predictor import resolve
 
     family = get_family(model)
     fidelity_state(fidelity, family)  # a bad name fails before TensorFlow starts
     structures = [read_structure(f) for f in files]
-    mean, std = PretrainedEnsemble(model).predict(structures, fidelity, return_std=True)
+    predictor = resolve(f"{model}:{fidelity}" if fidelity else model, structures=True)
+    frame = predictor.predict_table(structures)
+    frame.insert(0, "formula", [s.composition.reduced_formula for s in structures])
+    frame.insert(0, "file", [str(f) for f in files])
     label = f"{model}" + (f" ({fidelity or 'pbe'} fidelity)" if family.fidelity else "")
-    rows = [
-        (str(f), s.composition.reduced_formula, m, sd)
-        for f, s, m, sd in zip(files, structures, mean, std, strict=True)
-    ]
     if csv:
-        sys.stdout.write("file,formula,gap_eV,sigma_eV\n")
-        for f, formula, m, sd in rows:
-            sys.stdout.write(f"{f},{formula},{m:.4f},{sd:.4f}\n")
+        sys.stdout.write(frame.to_csv(index=False, float_format="%.4f"))
         return
-    table = Table(title=f"band gap from {label}, eV")
-    for col in ("file", "formula", "gap", "σ"):
-        table.add_column(col, justify="left" if col in ("file", "formula") else "right")
-    for f, formula, m, sd in rows:
-        table.add_row(Text(f), Text(formula), f"{m:.3f}", f"{sd:.3f}")
+    table = Table(title=f"{predictor.quantity} from {label}")
+    for col in frame.columns:
+        table.add_column(str(col), justify="left" if col in ("file", "formula") else "right")
+    for row in frame.itertuples(index=False):
+        table.add_row(Text(row[0]), Text(row[1]), *(_cell(v) for v in row[2:]))
     out.print(table)
 
 
@@ -520,6 +520,14 @@ def screen_cmd(
     overwrite: Annotated[
         bool, typer.Option(help="start again in a folder that holds a different screen")
     ] = False,
+    level: Annotated[
+        list[float] | None,
+        typer.Option(
+            "--level",
+            help="coverage of the conformal intervals of the models that have them (default "
+            "0.9; repeat for several)",
+        ),
+    ] = None,
 ) -> None:
     """Screen any number of formulas or structures with one or more models, on Dask.
 
@@ -553,6 +561,7 @@ def screen_cmd(
         id_column=id_column,
         overwrite=overwrite,
         on_training=training,
+        level=level or None,
     )
     resumed = (
         f", {report.resumed} of {report.partitions} partitions resumed" if report.resumed else ""

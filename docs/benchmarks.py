@@ -462,8 +462,8 @@ table = pd.DataFrame(
             for lo, hi in zip(measured["lower 0.9"], measured["upper 0.9"], strict=True)
         ],
         "metal in the 90 % set": (
-            measured["metal possible 0.9"].map({True: "yes", False: "no"})
-            if "metal possible 0.9" in measured
+            measured["0 possible 0.9"].map({True: "yes", False: "no"})
+            if "0 possible 0.9" in measured
             else "–"
         ),
         "in domain": measured["in domain"].map({True: "yes", False: "no"}),

@@ -334,15 +334,20 @@ from bandgaps.models.persist import load_model
 FORMULAS = ["Si", "GaAs", "ZnO", "NaCl"]
 
 def use(path):
+    # the one prediction surface every command uses, at one level and one risk
+    from pymatgen.core import Composition
+    from bandgaps.models import predictor
     model = load_model(path)[0]
-    if type(model).__name__ in ("MeasuredGapModel", "PBEReference"):
-        from pymatgen.core import Composition
-        from bandgaps.models.named import predict_loaded
-        predict_loaded(model, [Composition(f) for f in FORMULAS])
-        return
-    model.predict(FORMULAS, return_std=True)
-    if model.intervals_ is not None:
-        model.predict_interval(FORMULAS, 0.9)
+    named = type(model).__name__ in ("MeasuredGapModel", "PBEReference")
+    p = predictor.Predictor(path, "named" if named else "file", "value", path)
+    predictor._LOADED[p.key] = model  # read once, above; dropped after use
+    calibrated = getattr(model, "calibrated", False)
+    p.predict_table(
+        [Composition(f) for f in FORMULAS],
+        level=0.9 if calibrated else None,
+        risk=0.1 if calibrated else None,
+    )
+    predictor._LOADED.clear()
 
 for seed in sys.argv[3:]:  # the genuine files first: their peak memory is the baseline
     use(seed)

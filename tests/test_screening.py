@@ -136,17 +136,27 @@ def test_structure_collections(tmp_path):
 # one partition, in process --------------------------------------------------------------------
 
 
-def test_screen_and_predict_report_one_sigma_and_no_bound_below_zero(model_file, capsys):
-    """A model file's σ in a screen is the one `bandgaps predict` prints (scaled on its
-    calibration rows), and no interval reaches below the target's minimum (0 eV)."""
+def test_screen_and_predict_give_one_table_and_no_bound_below_zero(model_file, capsys):
+    """A screen writes the table `bandgaps predict` prints, column for column, with the
+    model's name in front (σ scaled on the calibration rows, the intervals at each level, the
+    domain), and no interval reaches below the target's minimum (0 eV)."""
     specs = resolve_models([str(model_file)], "formulas")
-    formulas = ["Si", "Ge", "GaAs", "Cu", "ZnO"]
-    predictions, _ = predict_partition(Partition(0, 0, formulas), specs, "formulas")
-    assert main(["predict", str(model_file), *formulas, "--csv"]) == 0
+    formulas = ["Si", "Ge", "GaAs", "Cu", "ZnO", "Og2Xe"]
+    part = Partition(0, 0, formulas)
+    predictions, _ = predict_partition(part, specs, "formulas", level=[0.68, 0.95])
+    args = ["predict", str(model_file), *formulas[:5], "--csv", "--level", "0.68", "--level"]
+    assert main([*args, "0.95"]) == 0
     printed = pd.read_csv(io.StringIO(capsys.readouterr().out))
-    np.testing.assert_allclose(predictions["gap_sigma"], printed["σ"], rtol=1e-3)  # %.4g
-    lower = [c for c in predictions.columns if "_lower_" in c]
-    assert lower and (predictions[lower].to_numpy() >= 0).all()
+    assert [f"gap: {c}" for c in printed.columns[1:]] == list(predictions.columns[2:])
+    assert "gap: σ" in predictions and "gap: in domain" in predictions
+    for column in printed.columns[1:]:
+        ours, shown = predictions[f"gap: {column}"], printed[column]
+        if ours.dtype == bool:
+            assert list(ours) == list(shown)
+        else:  # printed with %.4g
+            np.testing.assert_allclose(ours, shown, rtol=1e-3)
+    lower = [c for c in predictions.columns if ": lower " in c]
+    assert len(lower) == 2 and (predictions[lower].to_numpy() >= 0).all()
 
 
 def test_bad_rows_go_to_the_errors_with_reasons(model_file):
@@ -156,7 +166,7 @@ def test_bad_rows_go_to_the_errors_with_reasons(model_file):
     part = Partition(3, 300, ["GaAs", "", "Qq2", "Og2", "SiGe"], ids=list("abcde"))
     predictions, errors = predict_partition(part, specs, "formulas")
     assert list(predictions["row"]) == [300, 304] and list(predictions["id"]) == ["a", "e"]
-    assert {"gap", "gap_sigma", "gap_lower_0.9", "gap_upper_0.9"} <= set(predictions.columns)
+    assert {"gap: gap", "gap: σ", "gap: lower 0.9", "gap: upper 0.9"} <= set(predictions.columns)
     assert list(errors["row"]) == [301, 302, 303]
     reasons = list(errors["reason"])
     assert "empty" in reasons[0] and "unknown element(s) Qq" in reasons[1]
@@ -202,10 +212,10 @@ def test_screen_writes_every_row_once_and_filters(tmp_path, formulas, model_file
         partition_rows=700,
     )
     kept, _ = read_screen(tmp_path / "window")
-    inside = predictions[(predictions["gap"] >= 1.0) & (predictions["gap"] <= 2.0)]
+    inside = predictions[(predictions["gap: gap"] >= 1.0) & (predictions["gap: gap"] <= 2.0)]
     assert report.kept == len(kept) == len(inside) > 0
     top = pd.read_parquet(tmp_path / "window" / "top.parquet")
-    assert list(top["row"]) == list(inside.nlargest(7, "gap", keep="first")["row"])
+    assert list(top["row"]) == list(inside.nlargest(7, "gap: gap", keep="first")["row"])
     manifest = json.loads((tmp_path / "window" / "screen.json").read_text())
     assert manifest["status"] == "complete" and manifest["counts"]["kept"] == len(kept)
     # every input row is accounted for: kept, outside the window, or an error
@@ -348,4 +358,4 @@ def test_megnet_screen_of_si_ge_cells(tmp_path):
     predictions, errors = _exactly_once(tmp_path / "out", len(cells) + 1)
     assert list(errors["input"]) == ["broken.cif"] and report.kept == len(cells)
     expected = PretrainedEnsemble("megnet-2018").predict(list(cells["structure"]))
-    assert np.allclose(predictions["megnet-2018"], expected, atol=1e-4)
+    assert np.allclose(predictions["megnet-2018: PBE gap (eV)"], expected, atol=1e-4)

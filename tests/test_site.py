@@ -257,6 +257,34 @@ def test_cli_predicts_measured_gaps_with_the_models_the_build_left(built_site, c
     assert gaps["ZnO"] > 2.0 and gaps["GaAs"] > 0.8  # wide and medium measured gaps
 
 
+def test_a_screen_with_measured_gap_writes_what_predict_prints(built_site, capsys):
+    """The screen's worker function and `bandgaps predict` give one table for the named
+    measured-gap model: its value, σ, the 90 % set, the metal probability and the domain."""
+    import io
+
+    import numpy as np
+    import pandas as pd
+
+    from bandgaps.cli import main
+    from bandgaps.screening.predictors import predict_partition, resolve_models
+    from bandgaps.screening.sources import Partition
+
+    formulas = ["Si", "GaAs", "ZnO", "Cu", "KrXe"]
+    specs = resolve_models(["measured-gap"], "formulas")
+    screened, errors = predict_partition(Partition(0, 0, formulas), specs, "formulas")
+    assert len(errors) == 0
+    assert main(["predict", "measured-gap", *formulas, "--csv"]) == 0
+    printed = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert {"σ", "lower 0.9", "upper 0.9", "domain score", "in domain"} <= set(printed.columns)
+    assert [f"measured-gap: {c}" for c in printed.columns[1:]] == list(screened.columns[2:])
+    for column in printed.columns[1:]:
+        ours = screened[f"measured-gap: {column}"]
+        if ours.dtype == bool:
+            assert list(ours) == list(printed[column])
+        else:
+            np.testing.assert_allclose(ours, printed[column], rtol=1e-3, atol=1e-6)
+
+
 def test_reproducibility_page_shows_the_measured_cold_build(site_builds):
     from bandgaps import buildlog
 

@@ -110,9 +110,27 @@ def _checked(parse, name, content) -> Structure:
             f"Structure file {name}: a cell length (_cell_length_a/b/c) is zero or negative; "
             "fix the file"
         )
-    if len(structure) > 1 and not structure.is_valid(tol=MIN_SITE_DISTANCE):
+    if _overlapping(structure):
         raise InputError(
             f"Structure file {name} has sites closer than {MIN_SITE_DISTANCE} Å to each other "
             "(overlapping atoms); fix the file"
         )
     return structure
+
+
+def _overlapping(structure: Structure) -> bool:
+    """Whether two sites (or a site and a periodic image of itself) lie within
+    ``MIN_SITE_DISTANCE``: a neighbour search of that radius (pymatgen's Cython
+    ``find_points_in_spheres``), not the full distance matrix of ``Structure.is_valid``."""
+    from pymatgen.optimization.neighbors import find_points_in_spheres
+
+    cart = np.ascontiguousarray(structure.cart_coords, dtype=float)
+    centre, neighbour, _, distance = find_points_in_spheres(
+        cart,
+        cart,
+        r=MIN_SITE_DISTANCE,
+        pbc=np.array([1, 1, 1]),
+        lattice=np.ascontiguousarray(structure.lattice.matrix, dtype=float),
+        tol=1e-8,
+    )
+    return bool(((centre != neighbour) | (distance > 1e-8)).any())

@@ -18,7 +18,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from bandgaps.errors import InputError
@@ -163,83 +162,19 @@ def load_named(name: str):
     return model, card
 
 
-def predict_loaded(model, compositions) -> dict[str, np.ndarray]:
-    """Columns of a loaded named model for parsed compositions: ``gap``, ``metal probability``
-    and, for a committee, ``σ`` (the spread of its members)."""
-    from bandgaps.models.transfer import GatedCommittee, PBEReference
-
-    if isinstance(model, PBEReference):
-        cols = model.featurize_many(compositions)
-        return {"gap": cols[:, 0], "metal probability": cols[:, 1]}
-    X = model.transform(compositions)
-    out = {"metal probability": model.predict_metal_proba_features(X)}
-    if isinstance(model.model, GatedCommittee):
-        out["gap"], out["σ"] = model.model.predict(X, return_std=True)
-    else:
-        out["gap"] = model.predict_features(X)
-    return {key: out[key] for key in ("gap", "σ", "metal probability") if key in out}
-
-
-def check_interval_options(name: str, level: float | None, risk: float | None) -> None:
-    """Refuse a coverage or risk outside (0, 1), or one asked of a named model without
-    intervals, before any model is trained or read."""
-    from bandgaps.models.training import check_coverage_and_risk
-
-    check_coverage_and_risk(level, risk)
-    if (level is not None or risk is not None) and name != "measured-gap":
-        raise InputError(
-            f"The named model {name!r} has no conformal intervals; use --interval or --risk "
-            "with measured-gap or a model file from `bandgaps train`"
-        )
-
-
-def predict_named(
-    name: str, compositions, level: float | None = None, risk: float | None = None
-) -> pd.DataFrame:
-    """Predictions of a named model: the quantity it predicts and the metal probability; for a
-    calibrated model (measured-gap) also the conformal set at ``level`` (default 90 %), the
+def predict_named(name: str, compositions, level=None, risk: float | None = None) -> pd.DataFrame:
+    """The prediction table of named model ``name`` (``bandgaps.models.predictor``) with a
+    ``formula`` column first: the quantity it predicts and the metal probability; for the
+    calibrated measured-gap model also σ, the conformal set at ``level`` (default 90 %), the
     upper bound at ``risk`` and the domain of applicability."""
     from bandgaps.features.composition import _as_compositions
+    from bandgaps.models.predictor import check_options, resolve
 
-    spec = get_named(name)
-    check_interval_options(spec.name, level, risk)
+    get_named(name)
+    check_options(name, level, risk)
     comps = _as_compositions(list(compositions), index=range(1, len(compositions) + 1))
-    model, card = load_named(name)
-    calibrated = getattr(model, "calibrated", False)
-    if (level is not None or risk is not None) and not calibrated:
-        raise InputError(f"The file of the named model {name!r} holds no conformal intervals")
-    if calibrated:
-        # one featurization and one committee pass for the gap, its band and the domain
-        X = model.transform(comps)
-        band = model.predict_band_features(X)
-        cols = {"gap": band[0], "metal probability": model.predict_metal_proba_features(X)}
-    else:
-        cols = predict_loaded(model, comps)
-    frame = pd.DataFrame(
-        {
-            "formula": [str(c) for c in compositions],
-            f"{spec.quantity} (eV)": cols["gap"],
-            "metal probability": cols["metal probability"],
-        }
-    )
-    if calibrated:
-        level = 0.9 if level is None else level
-        sets = model.intervals_features(X, level, band)
-        frame[f"lower {level:g}"] = sets["lower"]
-        frame[f"upper {level:g}"] = sets["upper"]
-        if model.intervals_.grouping_ == "label":
-            frame[f"metal possible {level:g}"] = sets["includes_min"]
-        if risk is not None:
-            frame[f"safe upper (risk {risk:g})"] = model.intervals_.upper(*band, risk)
-        sigma = (band[2] - band[1]) / 2
-        domain = model.domain_.assess(X, comps, sigma)
-        frame["domain score"] = domain["domain score"]
-        frame["in domain"] = domain["in domain"]
-        frame.attrs["unseen elements"] = domain["unseen elements"]
-        frame.attrs["domain reason"] = model.domain_.reason()
-        frame.attrs["interval method"] = model.intervals_.label
-    frame.attrs["card"] = card
-    frame.attrs["quantity"] = spec.quantity
+    frame = resolve(name).predict_table(comps, level=level, risk=risk)
+    frame.insert(0, "formula", [str(c) for c in compositions])
     return frame
 
 
@@ -274,7 +209,6 @@ __all__ = [
     "NAMED",
     "NamedModel",
     "card",
-    "check_interval_options",
     "code_id",
     "ensure",
     "get_named",
@@ -282,6 +216,5 @@ __all__ = [
     "load_named",
     "model_path",
     "models_dir",
-    "predict_loaded",
     "predict_named",
 ]

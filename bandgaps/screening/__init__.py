@@ -8,11 +8,10 @@ run started again with the same arguments continues where it stopped.
 """
 
 from bandgaps.screening.engine import ScreenReport, screen
-from bandgaps.screening.predictors import ModelSpec, resolve_models
+from bandgaps.screening.predictors import resolve_models
 from bandgaps.screening.sources import chemical_space, open_source
 
 __all__ = [
-    "ModelSpec",
     "ScreenReport",
     "chemical_space",
     "open_source",

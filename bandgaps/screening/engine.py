@@ -24,7 +24,13 @@ from pathlib import Path
 import pandas as pd
 
 from bandgaps.errors import InputError, OptionError
-from bandgaps.screening.predictors import output_columns, predict_partition, resolve_models
+from bandgaps.models.predictor import check_levels
+from bandgaps.screening.predictors import (
+    output_columns,
+    predict_partition,
+    resolve_models,
+    value_column,
+)
 from bandgaps.screening.sources import Source, open_source
 
 FORMAT = "bandgaps-screen/1"
@@ -56,6 +62,10 @@ class ScreenReport:
     startup_seconds: float  # starting the cluster and loading the models once
     workers: int
     models: list[str] = field(default_factory=list)  # prediction columns, in model order
+    #: worker seconds per step, summed over the partitions this run computed: "read" (parse
+    #: and check the rows), then per model "features" and "model" (composition models) or
+    #: "graphs" and "network" (MEGNet); see ``predict_partition``
+    step_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def rows_per_second(self) -> float:
@@ -78,10 +88,24 @@ def _schema(columns: Sequence[str]):
 
     return pa.schema(
         [
-            (c, pa.int64() if c == "row" else pa.string() if c in _TEXT else pa.float64())
+            (
+                c,
+                pa.int64()
+                if c == "row"
+                else pa.string()
+                if c in _TEXT
+                else pa.bool_()
+                if _is_flag(c)
+                else pa.float64(),
+            )
             for c in columns
         ]
     )
+
+
+def _is_flag(column: str) -> bool:
+    """A yes/no column of a prediction table: ``in domain``, ``0 possible 0.9``."""
+    return column.endswith(": in domain") or " possible " in column
 
 
 def _write(frame: pd.DataFrame, columns: Sequence[str], target: Path) -> None:
@@ -223,16 +247,17 @@ WORKER_ENV = {
 }
 
 
-def _probe(specs, kind):
+def _probe(specs, kind, level):
     os.environ.update(WORKER_ENV)
-    return output_columns(specs, kind)
+    return output_columns(specs, kind, level)
 
 
-def _task(part, specs, kind, window, columns):
-    """One partition on a worker."""
+def _task(part, specs, kind, window, columns, level):
+    """One partition on a worker, with the seconds each step took."""
     os.environ.update(WORKER_ENV)
-    predictions, errors = predict_partition(part, specs, kind, window)
-    return part.index, len(part), predictions.reindex(columns=columns), errors
+    steps: dict[str, float] = {}
+    predictions, errors = predict_partition(part, specs, kind, window, steps, level)
+    return part.index, len(part), predictions.reindex(columns=columns), errors, steps
 
 
 def _top(out: Path, label: str, n: int) -> pd.DataFrame:
@@ -262,18 +287,21 @@ def screen(
     overwrite: bool = False,
     progress: bool | None = None,
     on_training=None,
+    level=None,
 ) -> ScreenReport:
     """Predict every row of ``source`` with ``models`` and write the Parquet dataset ``out``.
 
     Everything the user gave is checked (input, models, options, output folder) before a worker
     starts. ``gap_min``/``gap_max`` filter on the first model's prediction; ``top`` also writes
-    the ``top`` rows with its highest predictions to ``top.parquet``. In a script, call it
-    under ``if __name__ == "__main__":``: the embedded cluster's worker processes import the
-    script again.
+    the ``top`` rows with its highest predictions to ``top.parquet``. ``level`` (one coverage
+    or several; default 0.9) sets the conformal intervals of the models that have them. In a
+    script, call it under ``if __name__ == "__main__":``: the embedded cluster's worker
+    processes import the script again.
     """
     from bandgaps.files import write_json_atomic
 
     _check_options(gap_min, gap_max, top, workers, partition_rows, scheduler)
+    levels = list(check_levels(level)) or None
     src = source if isinstance(source, Source) else open_source(source, formula_column, id_column)
     specs = resolve_models(models, src.kind, on_training)
     size = partition_rows or PARTITION_ROWS[src.kind]
@@ -287,6 +315,7 @@ def screen(
         "models": [s.identity() for s in specs],
         "partition_rows": size,
         "window": list(window) if window else None,
+        "level": levels,
     }
     created = not out.exists()
     done = _prepare_output(out, arguments, overwrite)
@@ -294,13 +323,13 @@ def screen(
     done = {i for i in done if i < n_parts}
     try:
         report, columns = _run(
-            src, specs, size, window, out, scheduler, workers, done, progress, id_column
+            src, specs, size, window, out, scheduler, workers, done, progress, id_column, levels
         )
     except BaseException as exc:
         _after_failure(out, created, arguments, exc)
         raise
     if top is not None:
-        _write(_top(out, specs[0].label, top), columns, out / "top.parquet")
+        _write(_top(out, value_column(specs[0]), top), columns, out / "top.parquet")
     report_fields = {k: v for k, v in asdict(report).items() if k != "out"}
     write_json_atomic(
         out / "screen.json",
@@ -332,7 +361,7 @@ def _after_failure(out: Path, created: bool, arguments: dict, exc: BaseException
         )
 
 
-def _run(src, specs, size, window, out, scheduler, workers, done, progress, id_column):
+def _run(src, specs, size, window, out, scheduler, workers, done, progress, id_column, level):
     """The partitions not in ``done``, on the cluster; the report and the table's columns."""
     from dask.distributed import as_completed
     from tqdm import tqdm
@@ -345,7 +374,7 @@ def _run(src, specs, size, window, out, scheduler, workers, done, progress, id_c
     with _Cluster(scheduler, workers) as client:
         n_workers = len(client.scheduler_info()["workers"])
         # every worker loads the models now, once; they stay loaded between partitions
-        model_cols = next(iter(client.run(_probe, specs, src.kind).values()))
+        model_cols = next(iter(client.run(_probe, specs, src.kind, level).values()))
         startup = time.perf_counter() - t0
         ids = ["id"] if src.kind == "formulas" and id_column else []
         names = ["name"] if src.kind == "structures" else []
@@ -355,6 +384,7 @@ def _run(src, specs, size, window, out, scheduler, workers, done, progress, id_c
         limit = 2 * n_workers
         run = uuid.uuid4().hex[:12]
         running = as_completed()
+        step_seconds: dict[str, float] = {}
         bar = tqdm(
             total=src.n_rows,
             initial=resumed_rows,
@@ -370,7 +400,14 @@ def _run(src, specs, size, window, out, scheduler, workers, done, progress, id_c
                 return False
             running.add(
                 client.submit(
-                    _task, part, specs, src.kind, window, columns, key=f"screen-{run}-{part.index}"
+                    _task,
+                    part,
+                    specs,
+                    src.kind,
+                    window,
+                    columns,
+                    level,
+                    key=f"screen-{run}-{part.index}",
                 )
             )
             return True
@@ -380,8 +417,10 @@ def _run(src, specs, size, window, out, scheduler, workers, done, progress, id_c
                 break
         with bar:
             for future in running:
-                index, n_rows, predictions, errors = future.result()
+                index, n_rows, predictions, errors, steps = future.result()
                 future.release()
+                for step, seconds in steps.items():
+                    step_seconds[step] = step_seconds.get(step, 0.0) + seconds
                 _write(errors, error_columns, out / "errors" / _part_name(index))
                 _write(predictions, columns, out / "predictions" / _part_name(index))
                 bar.update(n_rows)
@@ -396,7 +435,8 @@ def _run(src, specs, size, window, out, scheduler, workers, done, progress, id_c
         seconds=seconds,
         startup_seconds=startup,
         workers=n_workers,
-        models=[s.label for s in specs],
+        models=[value_column(s) for s in specs],
+        step_seconds={k: round(v, 3) for k, v in step_seconds.items()},
         **_counts(out, src.n_rows, n_parts),
     )
     return report, columns

@@ -1,11 +1,11 @@
 """Models of a screen: names resolved once by the driver, loaded once per worker process.
 
-A model is named as the CLI names it: a named composition model (``measured-gap``,
-``pbe-gap``), a model file from ``bandgaps train``, or a pretrained MEGNet family with its
-fidelity after a colon (``megnet-2018``, ``megnet-mf:exp``, ``megnet-mf-disorder:pbe``; structure
-inputs only). ``predict_partition`` turns one partition into a prediction table and an error
-table: a row that cannot be read or predicted goes to the errors with its reason and never
-stops the run.
+A model is named as the CLI names it and resolved by ``bandgaps.models.predictor`` (a named
+model, a model file, a MEGNet family with its fidelity; MEGNet for structure inputs only). Each
+model's columns are its prediction table, the one ``bandgaps predict`` prints, with the model's
+name in front (``measured-gap: σ``). ``predict_partition`` turns one partition into a prediction
+table and an error table: a row that cannot be read or predicted goes to the errors with its
+reason and never stops the run.
 
 Workers read model files (and the MEGNet weights under ``BANDGAPS_SHARED``) by path: on a
 cluster of several machines those paths must be on a shared file system.
@@ -13,149 +13,54 @@ cluster of several machines those paths must be on a shared file system.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from bandgaps.errors import InputError
-
-#: Model objects already loaded in this process, keyed by ``ModelSpec.key`` (a Dask worker
-#: process keeps them between partitions).
-_LOADED: dict[str, object] = {}
+from bandgaps.models.predictor import Predictor, StepClock, resolve_all
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    """One model of a screen, as the driver resolved it (plain data, sent to the workers)."""
-
-    label: str  # the column name in the output
-    kind: str  # "named", "file" or "megnet"
-    quantity: str  # what it predicts, e.g. "measured gap"
-    path: str | None = None  # the model file (named and file models)
-    family: str | None = None  # MEGNet family
-    fidelity: str | None = None  # MEGNet multi-fidelity state
-    sha256: str = ""  # of the model file, or of the family's weight checksums
-
-    @property
-    def needs_structures(self) -> bool:
-        return self.kind == "megnet"
-
-    @property
-    def key(self) -> str:
-        return f"{self.kind}:{self.path or self.family}:{self.sha256}"
-
-    def identity(self) -> dict:
-        """What must match for a run to be continued: no paths of this machine's cache."""
-        return {k: v for k, v in asdict(self).items() if k != "path"}
-
-
-def resolve_models(names: Sequence[str], source_kind: str, on_training=None) -> list[ModelSpec]:
+def resolve_models(names: Sequence[str], source_kind: str, on_training=None) -> list[Predictor]:
     """Check every model name against the input before work starts; named models are trained
     here when their file is missing (``on_training(name)`` is called first)."""
-    from bandgaps.files import sha256_file
-    from bandgaps.models import megnet, named
-    from bandgaps.models.persist import read_card
-
-    if not names:
-        raise InputError("Name at least one model (--model), e.g. measured-gap")
-    specs = []
-    for name in names:
-        family_name, _, fidelity = name.partition(":")
-        if name in named.NAMED and not Path(name).is_file():
-            path = named.model_path(name)
-            if not named.is_current(path) and on_training is not None:
-                on_training(name)
-            path = named.ensure(name)
-            spec = ModelSpec(
-                name,
-                "named",
-                named.NAMED[name].quantity,
-                str(path.resolve()),
-                sha256=sha256_file(path),
-            )
-        elif Path(name).is_file():
-            card = read_card(name)
-            path = str(Path(name).resolve())  # workers may run in another folder
-            spec = ModelSpec(Path(name).stem, "file", card.target, path, sha256=sha256_file(path))
-        elif family_name in megnet.FAMILIES:
-            family = megnet.get_family(family_name)
-            megnet.fidelity_state(fidelity or None, family)
-            checksums = json.dumps(family.checksums(), sort_keys=True).encode()
-            spec = ModelSpec(
-                name,
-                "megnet",
-                f"{megnet.TRAINED_ON[fidelity or None]} gap",
-                family=family_name,
-                fidelity=fidelity or None,
-                sha256=hashlib.sha256(checksums).hexdigest(),
-            )
-        else:
-            raise InputError(
-                f"Unknown model {name!r}: give a named model ({', '.join(named.NAMED)}), a model "
-                f"file from `bandgaps train`, or a MEGNet family ({', '.join(megnet.FAMILIES)}, "
-                "with :FIDELITY for multi-fidelity ones)"
-            )
-        if spec.needs_structures and source_kind != "structures":
-            raise InputError(
-                f"{name} predicts from crystal structures; the input is a formula table "
-                "(give an .xyz file, a folder or a zip of CIF/POSCAR files)"
-            )
-        if spec.label in {s.label for s in specs}:
-            raise InputError(f"Model {spec.label!r} is named twice")
-        specs.append(spec)
-    return specs
+    return resolve_all(names, source_kind == "structures", on_training)
 
 
-def _loaded(spec: ModelSpec):
-    if spec.key not in _LOADED:
-        if spec.kind == "megnet":
-            from bandgaps.models.megnet import PretrainedEnsemble
-
-            _LOADED[spec.key] = PretrainedEnsemble(spec.family)
-        else:
-            from bandgaps.models.persist import load_model
-
-            _LOADED[spec.key] = load_model(spec.path)[0]
-    return _LOADED[spec.key]
+def screen_column(predictor: Predictor, column: str) -> str:
+    """A prediction table's column as a screen writes it: the model's name in front."""
+    return f"{predictor.name}: {column}"
 
 
-def model_columns(spec: ModelSpec, comps, structures) -> dict[str, np.ndarray]:
-    """Output columns of one model for rows that parsed: the prediction, then σ, metal
-    probability and interval bounds where the model has them."""
-    model = _loaded(spec)
-    label = spec.label
-    if spec.kind == "megnet":
-        mean, std = model.predict(structures, spec.fidelity, return_std=True)
-        return {label: mean, f"{label}_sigma": std}
-    if spec.kind == "named":
-        from bandgaps.models.named import predict_loaded
-
-        cols = predict_loaded(model, comps)
-        names = {"gap": label, "σ": f"{label}_sigma", "metal probability": f"{label}_metal_prob"}
-        return {names[k]: v for k, v in cols.items()}
-    F = model.transform(comps)
-    mean, std = model.predict_features(F, return_std=True)
-    # the σ `bandgaps predict` prints: scaled so that ±σ covered 68 % of the calibration rows
-    out = {label: mean, f"{label}_sigma": model.calibrated_std(std)}
-    if model.calibrated:
-        for level, (lo, hi) in model.predict_intervals_features(F).items():
-            out[f"{label}_lower_{level:g}"] = lo
-            out[f"{label}_upper_{level:g}"] = hi
-    return out
+def value_column(predictor: Predictor) -> str:
+    """The screen column of a model's value (what ``--gap-min``/``--top`` look at)."""
+    return screen_column(predictor, predictor.quantity)
 
 
-def _parse_rows(part, source_kind: str, specs: Sequence[ModelSpec]):
+def model_columns(
+    spec: Predictor, comps, structures, steps=None, level=None
+) -> dict[str, np.ndarray]:
+    """A model's prediction table for rows that parsed, its columns prefixed with its name.
+    ``steps`` (a dict), when given, gains the seconds of each step under ``"<name> <step>"``."""
+    inputs = structures if spec.needs_structures else comps
+    timed = None if steps is None else {}
+    # the levels reach the models that have intervals; the others give none
+    level = level if getattr(spec.load(), "calibrated", False) else None
+    table = spec.predict_table(inputs, level=level, steps=timed)
+    for step, seconds in (timed or {}).items():
+        key = f"{spec.name} {step}"
+        steps[key] = steps.get(key, 0.0) + seconds
+    return {screen_column(spec, c): table[c].to_numpy() for c in table.columns}
+
+
+def _parse_rows(part, source_kind: str, specs: Sequence[Predictor]):
     """Rows that parse, as ``(positions, compositions, structures)``, and the error rows."""
     from bandgaps.data.formulas import parse_formula
     from bandgaps.data.structures import parse_structure
     from bandgaps.features.composition import check_element_data
 
-    megnets = [_loaded(s) for s in specs if s.needs_structures]
+    megnets = [s.load() for s in specs if s.needs_structures]
     keep, comps, structures, errors = [], [], [], []
     memo: dict[str, object] = {}
     for k, item in enumerate(part.items):
@@ -184,39 +89,53 @@ def _parse_rows(part, source_kind: str, specs: Sequence[ModelSpec]):
     return keep, comps, structures, errors
 
 
-def _predict_all(specs, comps, structures) -> dict[str, np.ndarray]:
+def _predict_all(specs, comps, structures, steps=None, level=None) -> dict[str, np.ndarray]:
     cols: dict[str, np.ndarray] = {}
     for spec in specs:
-        cols.update(model_columns(spec, comps, structures))
+        cols.update(model_columns(spec, comps, structures, steps, level))
     return cols
 
 
-def output_columns(specs: Sequence[ModelSpec], source_kind: str) -> list[str]:
+def output_columns(specs: Sequence[Predictor], source_kind: str, level=None) -> list[str]:
     """The model columns of a screen, from a prediction of one known material (silicon) —
-    which also loads every model once before the partitions start."""
+    which also loads every model once, and traces MEGNet's networks, before the partitions
+    start."""
     from pymatgen.core import Composition
 
     from bandgaps.structures.alloys import silicon_cell
 
     structure = silicon_cell() if source_kind == "structures" else None
-    return list(_predict_all(specs, [Composition("Si")], [structure]))
+    for spec in specs:
+        if spec.needs_structures:
+            spec.load().warm_up(structure, spec.fidelity)
+    return list(_predict_all(specs, [Composition("Si")], [structure], level=level))
 
 
-def predict_partition(part, specs: Sequence[ModelSpec], source_kind: str, window=None):
+def predict_partition(
+    part,
+    specs: Sequence[Predictor],
+    source_kind: str,
+    window=None,
+    steps: dict | None = None,
+    level=None,
+):
     """``(predictions, errors)`` tables of one partition.
 
     ``window = (low, high)`` keeps the rows whose first model's prediction lies inside it
     (either end may be ``None``). A batch that a model refuses is predicted row by row, so one
-    bad structure costs only its own row.
+    bad structure costs only its own row. ``steps`` (a dict), when given, gains the seconds
+    spent reading the rows (``"read"``) and in each model's steps. ``level`` (one coverage or
+    several; default 0.9) sets the intervals of the models that have them.
     """
-    keep, comps, structures, errors = _parse_rows(part, source_kind, specs)
+    with StepClock(steps)("read"):
+        keep, comps, structures, errors = _parse_rows(part, source_kind, specs)
     try:
-        cols = _predict_all(specs, comps, structures) if keep else {}
+        cols = _predict_all(specs, comps, structures, steps, level) if keep else {}
     except InputError:
         done = []
         for k, comp, structure in zip(keep, comps, structures, strict=True):
             try:
-                done.append((k, comp, _predict_all(specs, [comp], [structure])))
+                done.append((k, comp, _predict_all(specs, [comp], [structure], level=level)))
             except InputError as exc:
                 errors.append((k, str(exc)))
         keep, comps = [k for k, _, _ in done], [c for _, c, _ in done]
@@ -228,10 +147,11 @@ def predict_partition(part, specs: Sequence[ModelSpec], source_kind: str, window
         else [c.reduced_formula for c in comps]
     )
     for name, values in cols.items():
-        predictions[name] = np.asarray(values, float)
+        values = np.asarray(values)
+        predictions[name] = values if values.dtype == bool else values.astype(float)
     if window is not None and keep:
         low, high = window
-        value = predictions[specs[0].label]
+        value = predictions[value_column(specs[0])]
         inside = np.ones(len(keep), bool)
         if low is not None:
             inside &= value >= low
@@ -257,4 +177,11 @@ def _rows(part, positions: list[int]) -> pd.DataFrame:
     return frame
 
 
-__all__ = ["ModelSpec", "model_columns", "output_columns", "predict_partition", "resolve_models"]
+__all__ = [
+    "model_columns",
+    "output_columns",
+    "predict_partition",
+    "resolve_models",
+    "screen_column",
+    "value_column",
+]
