@@ -40,21 +40,43 @@ def log_path() -> Path:
 
 def cache_entries(root: Path | None = None) -> int:
     """Number of cached results (``bandgaps.cache.entries``): user artefacts beside the result
-    cache (named models, the build log, Matbench result files) do not count."""
+    cache (named models, the build log, Matbench result files) do not count.
+
+    Args:
+        root: the results folder (default this cache's).
+
+    Returns:
+        The count.
+    """
     from bandgaps import cache
 
     return cache.entries(root)
 
 
 def classify(entries_before: int, entries_after: int) -> str:
-    """``cold`` (started from an empty cache), ``warm`` (nothing recomputed) or ``partial``."""
+    """What kind of build it was.
+
+    Args:
+        entries_before: cached results when it started.
+        entries_after: cached results when it ended.
+
+    Returns:
+        ``cold`` (started from an empty cache), ``warm`` (nothing recomputed) or ``partial``.
+    """
     if entries_before == 0:
         return "cold"
     return "warm" if entries_after == entries_before else "partial"
 
 
 def read_log(path: Path | None = None) -> list[dict[str, Any]]:
-    """All recorded builds, oldest first (an unreadable log reads as empty)."""
+    """All recorded builds, oldest first (an unreadable log reads as empty).
+
+    Args:
+        path: the log (default the cache's).
+
+    Returns:
+        The records.
+    """
     path = path or log_path()
     try:
         records = json.loads(path.read_text())
@@ -64,7 +86,12 @@ def read_log(path: Path | None = None) -> list[dict[str, Any]]:
 
 
 def append_record(record: dict[str, Any], path: Path | None = None) -> None:
-    """Add one build record, keeping the newest ``KEEP`` (written atomically)."""
+    """Add one build record, keeping the newest ``KEEP`` (written atomically).
+
+    Args:
+        record: the build's record.
+        path: the log (default the cache's).
+    """
     from bandgaps.files import write_json_atomic
 
     path = path or log_path()
@@ -72,7 +99,15 @@ def append_record(record: dict[str, Any], path: Path | None = None) -> None:
 
 
 def latest(kind: str, records: list[dict[str, Any]] | None = None) -> dict[str, Any] | None:
-    """The newest complete build of a kind (``cold``, ``warm``, ``partial``), or None."""
+    """The newest complete build of a kind.
+
+    Args:
+        kind: ``cold``, ``warm`` or ``partial``.
+        records: the records to look in (default the log's).
+
+    Returns:
+        The record, or ``None``.
+    """
     records = read_log() if records is None else records
     return next((r for r in reversed(records) if r.get("kind") == kind), None)
 
@@ -107,6 +142,12 @@ def _write_current() -> None:
 
 
 def on_pre_build(config, **kwargs) -> None:
+    """mkdocs hook: start timing a build and count the cached results.
+
+    Args:
+        config: mkdocs' configuration.
+        **kwargs: mkdocs' other arguments.
+    """
     _state.clear()
     _state.update(
         t0=time.perf_counter(),
@@ -131,8 +172,18 @@ def _nav_paths(nav) -> list[str]:
 
 
 def on_files(files, config, **kwargs):
-    """Pages are executed in the order a reader meets them (the nav), not by file name, so each
-    page pays for its own stages and the Reproducibility page, last, sees every stage."""
+    """mkdocs hook: pages are executed in the order a reader meets them (the nav), not by file
+    name, so each page pays for its own stages and the Reproducibility page, last, sees every
+    stage.
+
+    Args:
+        files: the site's files.
+        config: mkdocs' configuration.
+        **kwargs: mkdocs' other arguments.
+
+    Returns:
+        The files, pages in nav order.
+    """
     from mkdocs.structure.files import Files
 
     rank = {path: i for i, path in enumerate(_nav_paths(config.get("nav")))}
@@ -141,6 +192,17 @@ def on_files(files, config, **kwargs):
 
 
 def on_pre_page(page, config, files, **kwargs):
+    """mkdocs hook: start timing a page.
+
+    Args:
+        page: the page.
+        config: mkdocs' configuration.
+        files: the site's files.
+        **kwargs: mkdocs' other arguments.
+
+    Returns:
+        The page.
+    """
     _state["page_t0"] = time.perf_counter()
     if page.file.src_uri.endswith(".py") and "mkdocs-jupyter" in getattr(config, "plugins", {}):
         _reuse_unchanged(page, config)
@@ -217,6 +279,18 @@ def _reuse_unchanged(page, config) -> None:
 
 
 def on_page_content(html, page, config, files, **kwargs):
+    """mkdocs hook: record the page's seconds.
+
+    Args:
+        html: the page's HTML.
+        page: the page.
+        config: mkdocs' configuration.
+        files: the site's files.
+        **kwargs: mkdocs' other arguments.
+
+    Returns:
+        The HTML, unchanged.
+    """
     if "page_t0" in _state:
         _state["pages"][page.file.src_uri] = round(time.perf_counter() - _state.pop("page_t0"), 2)
         _write_current()
@@ -224,6 +298,12 @@ def on_page_content(html, page, config, files, **kwargs):
 
 
 def on_post_build(config, **kwargs) -> None:
+    """mkdocs hook: write the build's record (kind, seconds, pages, stages computed).
+
+    Args:
+        config: mkdocs' configuration.
+        **kwargs: mkdocs' other arguments.
+    """
     if "t0" not in _state:
         return
     from bandgaps import cache

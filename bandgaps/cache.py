@@ -83,7 +83,14 @@ def _package_dir() -> Path:
 
 
 def module_file(name: str) -> Path | None:
-    """Source file of ``bandgaps`` module ``name`` in this package (None when there is none)."""
+    """Source file of ``bandgaps`` module ``name`` in this package.
+
+    Args:
+        name: a dotted module name.
+
+    Returns:
+        The file, or ``None`` when there is none.
+    """
     parts = name.split(".")[1:]
     base = _package_dir().joinpath(*parts)
     for candidate in (base.with_suffix(".py"), base / "__init__.py"):
@@ -94,7 +101,14 @@ def module_file(name: str) -> Path | None:
 
 def imported_names(tree: ast.AST, package: str = "") -> set[str]:
     """Every dotted name an import anywhere in ``tree`` may load (``from a import b`` gives
-    ``a`` and ``a.b``); relative imports are resolved against ``package``.
+    ``a`` and ``a.b``).
+
+    Args:
+        tree: a parsed module.
+        package: the package relative imports are resolved against.
+
+    Returns:
+        The names.
 
     Examples:
         >>> sorted(imported_names(ast.parse("from bandgaps.analyses import composition")))
@@ -148,6 +162,12 @@ def _parsed(name: str) -> tuple[str, frozenset[str]]:
 
 def module_closure(modules: Iterable[str]) -> tuple[str, ...]:
     """Every ``bandgaps`` module that importing ``modules`` can run, themselves included.
+
+    Args:
+        modules: dotted module names.
+
+    Returns:
+        The closure, sorted.
 
     Examples:
         >>> "bandgaps.models.boosting" in module_closure(["bandgaps.models.forest"])
@@ -238,9 +258,13 @@ def results_dir() -> Path:
 
 
 def note(kind: str, path: str | Path) -> None:
-    """Note for the page now running (if any) a cached result it read (``"read"``) or an
-    artefact it wrote (``"output"``), so that ``bandgaps.pagecache`` reuses the page only
-    while they exist."""
+    """Note for the page now running (if any) a cached result it read or an artefact it wrote,
+    so that ``bandgaps.pagecache`` reuses the page only while they exist.
+
+    Args:
+        kind: ``"read"`` or ``"output"``.
+        path: the file.
+    """
     log = os.environ.get(PAGE_LOG_ENV)
     if log:
         with open(log, "a") as fh:
@@ -255,6 +279,11 @@ class Stage:
     names modules that this call also runs (a model class chosen at run time); ``use=False``
     computes without the cache (an estimator's own ``cache`` parameter).
 
+    Args:
+        name: the stage's name (one folder of results).
+        module: the module that computes it (its import closure enters the key).
+        code: other modules whose code enters every result.
+
     Examples:
         >>> demo = Stage("demo", "bandgaps.files")
         >>> demo.key({"a": 1}) == demo.key({"a": 1}), demo.key({"a": 1}) == demo.key({"a": 2})
@@ -267,10 +296,26 @@ class Stage:
         STAGES.setdefault(name, self)
 
     def code(self, extra: Iterable[str] = ()) -> str:
-        """Digest of the code this stage runs (with ``extra`` modules of one call)."""
+        """Digest of the code this stage runs.
+
+        Args:
+            extra: modules one call also runs.
+
+        Returns:
+            The digest of the modules' closure (docstrings and comments do not count).
+        """
         return code_digest(tuple(sorted({*self.roots, *extra})))
 
     def key(self, inputs: dict[str, Any], code: Iterable[str] = ()) -> str:
+        """The key of one result: the stage, its code and the inputs' description.
+
+        Args:
+            inputs: what the result is computed from (JSON-able).
+            code: modules this call also runs.
+
+        Returns:
+            A hex digest.
+        """
         payload = json.dumps(
             {"stage": self.name, "code": self.code(code), "inputs": inputs},
             sort_keys=True,
@@ -279,6 +324,15 @@ class Stage:
         return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
     def path(self, inputs: dict[str, Any], code: Iterable[str] = ()) -> Path:
+        """Where the result for ``inputs`` is (or would be) kept.
+
+        Args:
+            inputs: what the result is computed from.
+            code: modules this call also runs.
+
+        Returns:
+            ``<results>/<stage>/<key>.pkl``.
+        """
         return results_dir() / self.name / f"{self.key(inputs, code)}.pkl"
 
     def __call__(
@@ -349,7 +403,16 @@ def _read_record(path: Path) -> dict[str, Any]:
 
 
 def stage(name: str, module: str, code: Iterable[str] = ()) -> Stage:
-    """The stage ``name`` (declared once; later calls return the same object)."""
+    """The stage ``name`` (declared once; later calls return the same object).
+
+    Args:
+        name: the stage's name.
+        module: the module that computes it.
+        code: other modules whose code enters its results.
+
+    Returns:
+        The ``Stage``.
+    """
     return STAGES.get(name) or Stage(name, module, code)
 
 
@@ -357,7 +420,14 @@ def stage(name: str, module: str, code: Iterable[str] = ()) -> Stage:
 
 
 def records(root: Path | None = None) -> list[dict[str, Any]]:
-    """The record of every cached result (with its ``path``), oldest first."""
+    """The record of every cached result (with its ``path``), oldest first.
+
+    Args:
+        root: the results folder (default this cache's).
+
+    Returns:
+        The records.
+    """
     root = root or results_dir()
     out = []
     for meta in root.glob("*/*.json"):
@@ -371,13 +441,27 @@ def records(root: Path | None = None) -> list[dict[str, Any]]:
 
 
 def entries(root: Path | None = None) -> int:
-    """Number of cached results."""
+    """Number of cached results.
+
+    Args:
+        root: the results folder (default this cache's).
+
+    Returns:
+        The count.
+    """
     root = root or results_dir()
     return sum(1 for _ in root.glob("*/*.pkl")) if root.is_dir() else 0
 
 
 def is_current(record: dict[str, Any]) -> bool:
-    """Whether the current code and libraries can reach a cached result's record."""
+    """Whether the current code and libraries can reach a cached result's record.
+
+    Args:
+        record: a result's JSON record (``records``).
+
+    Returns:
+        ``True`` when a current key leads to it.
+    """
     try:
         roots = tuple(sorted(record["roots"]))
         return record["code"] == code_digest(roots)
@@ -387,7 +471,14 @@ def is_current(record: dict[str, Any]) -> bool:
 
 def prune(root: Path | None = None) -> dict[str, int]:
     """Delete every cached result no current key can reach: made by code or libraries that are
-    no longer these, or with no record. Returns ``{"kept": n, "removed": n}``."""
+    no longer these, or with no record.
+
+    Args:
+        root: the results folder (default this cache's).
+
+    Returns:
+        ``{"kept": n, "removed": n}``.
+    """
     root = root or results_dir()
     kept = removed = 0
     if not root.is_dir():

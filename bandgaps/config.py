@@ -38,7 +38,14 @@ def project_root() -> Path:
 def shared_root(must_exist: bool = True) -> Path:
     """The folder of pinned data and model snapshots (``$BANDGAPS_SHARED`` or ``../shared``).
 
-    Raises ``SnapshotError`` with the fix when it is missing.
+    Args:
+        must_exist: raise when the folder is missing.
+
+    Returns:
+        The folder, resolved.
+
+    Raises:
+        SnapshotError: the folder is missing, with the fix.
     """
     configured = os.environ.get(SHARED_ENV)
     root = Path(configured).expanduser() if configured else project_root().parent / "shared"
@@ -60,9 +67,18 @@ def cache_dir() -> Path:
 
 
 def writable_folder(path: Path, setting: str) -> Path:
-    """``path`` as a folder this user may write to, created if need be; one clear error naming
-    ``setting`` (the variable or option it came from) when a file stands there or the system
-    refuses."""
+    """``path`` as a folder this user may write to, created if need be.
+
+    Args:
+        path: the folder.
+        setting: the variable or option it came from, named in errors.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        InputError: a file stands there, or the system refuses to create or write it.
+    """
     from bandgaps.errors import InputError
 
     if path.exists() and not path.is_dir():

@@ -19,6 +19,12 @@ _sha_memo: dict[tuple[str, int, int], str] = {}
 def sha256_file(path: str | os.PathLike) -> str:
     """Hex sha256 of a file, memoised per (path, size, mtime) within the process.
 
+    Args:
+        path: the file.
+
+    Returns:
+        The digest in hex.
+
     Examples:
         >>> import tempfile, pathlib
         >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.txt"
@@ -42,8 +48,14 @@ def sha256_file(path: str | os.PathLike) -> str:
 def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it onto ``target`` only on success.
 
-    ``suffix`` keeps the extension that writers look at (for example ``.json.gz``).
     On any exception the temporary file is removed and ``target`` is left untouched.
+
+    Args:
+        target: the file to write.
+        suffix: keeps the extension that writers look at (for example ``.json.gz``).
+
+    Yields:
+        The temporary path to write to.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -64,6 +76,12 @@ def atomic_folder(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary folder beside ``target``; on success it replaces ``target`` (which
     must be missing or a folder the caller has agreed to replace), on any exception it is
     removed and ``target`` is left as it was: a failed run leaves no folder and no stale file.
+
+    Args:
+        target: the folder to write.
+
+    Yields:
+        The temporary folder to write to.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -82,7 +100,15 @@ def atomic_folder(target: str | os.PathLike) -> Iterator[Path]:
 
 
 def write_json_atomic(target: str | os.PathLike, obj: Any) -> Path:
-    """Write ``obj`` as indented JSON to ``target`` atomically and return the path."""
+    """Write ``obj`` as indented JSON to ``target`` atomically.
+
+    Args:
+        target: the file.
+        obj: anything ``json`` writes (other types as their ``str``).
+
+    Returns:
+        ``target`` as a ``Path``.
+    """
     with atomic_path(target, suffix=".json") as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
     return Path(target)

@@ -45,6 +45,12 @@ def pages_dir() -> Path:
 def page_modules(source: str) -> tuple[str, ...]:
     """The ``bandgaps`` modules a page's code imports.
 
+    Args:
+        source: the page's code.
+
+    Returns:
+        The modules' dotted names.
+
     Examples:
         >>> page_modules("from bandgaps.analyses import composition as C\\nimport numpy")
         ('bandgaps.analyses', 'bandgaps.analyses.composition')
@@ -77,7 +83,15 @@ def _environment() -> str:
 
 
 def page_key(path: Path, options: dict[str, Any] | None = None) -> str:
-    """The key of an executed page: its text, its code, the data and the libraries."""
+    """The key of an executed page: its text, its code, the data and the libraries.
+
+    Args:
+        path: the page's source.
+        options: the execution options that change its output.
+
+    Returns:
+        A hex digest.
+    """
     from bandgaps.cache import code_digest
 
     source = path.read_text()
@@ -100,7 +114,15 @@ def _record_path(src_uri: str, key: str) -> Path:
 
 
 def lookup(src_uri: str, key: str) -> dict[str, Any] | None:
-    """The kept page for ``key``, or None when there is none or a result it read is gone."""
+    """The kept page for ``key``.
+
+    Args:
+        src_uri: the page's source path.
+        key: its ``page_key``.
+
+    Returns:
+        The kept page's record, or ``None`` when there is none or a result it read is gone.
+    """
     if src_uri in ALWAYS_RUN:
         return None
     try:
@@ -115,7 +137,13 @@ def lookup(src_uri: str, key: str) -> dict[str, Any] | None:
 
 
 def store(src_uri: str, key: str, record: dict[str, Any]) -> None:
-    """Keep an executed page (earlier versions of the same page are removed)."""
+    """Keep an executed page (earlier versions of the same page are removed).
+
+    Args:
+        src_uri: the page's source path.
+        key: its ``page_key``.
+        record: the executed page (HTML, notes).
+    """
     if src_uri in ALWAYS_RUN:
         return
     target = _record_path(src_uri, key)
@@ -137,8 +165,14 @@ def site_reads() -> set[str]:
 
 
 def read_notes(log: Path) -> dict[str, list[str]]:
-    """What a page's run noted (``bandgaps.cache.note``): the results it read, the artefacts it
-    wrote."""
+    """What a page's run noted (``bandgaps.cache.note``).
+
+    Args:
+        log: the run's note file.
+
+    Returns:
+        ``{"read": [...], "output": [...]}``: the results it read, the artefacts it wrote.
+    """
     notes: dict[str, set[str]] = {"read": set(), "output": set()}
     try:
         lines = log.read_text().splitlines()

@@ -38,7 +38,17 @@ def use_page_style() -> None:
 
 
 def parity(ax, y, pred, *, groups=None, label: str = "eV", title: str | None = None, s=6):
-    """Predicted against true values with the diagonal; ``groups`` colours metals/non-metals."""
+    """Predicted against true values with the diagonal.
+
+    Args:
+        ax: the matplotlib axes.
+        y: true values.
+        pred: predictions.
+        groups: a label per point (metals/non-metals get their colours).
+        label: the axes' unit.
+        title: the panel's title.
+        s: marker size.
+    """
     y = np.asarray(y, float)
     pred = np.asarray(pred, float)
     hi = float(max(y.max(), pred.max())) * 1.03 if len(y) else 1.0
@@ -74,7 +84,13 @@ def parity(ax, y, pred, *, groups=None, label: str = "eV", title: str | None = N
 
 
 def calibration(ax, curves: dict, title: str | None = None):
-    """Observed against expected coverage of Gaussian intervals, one line per model."""
+    """Observed against expected coverage of Gaussian intervals, one line per model.
+
+    Args:
+        ax: the matplotlib axes.
+        curves: ``{model: frame}``, each frame with ``expected`` and ``observed`` coverage.
+        title: the panel's title.
+    """
     ax.plot([0, 1], [0, 1], "k--", lw=0.8, label="perfect calibration")
     for name, curve in curves.items():
         ax.plot(curve["expected"], curve["observed"], marker="o", ms=3, label=name)
@@ -94,9 +110,16 @@ def leaderboard(
 ):
     """Per-fold scores (dots) and five-fold means (bars) of published entries and ours.
 
-    ``published`` is a frame of ``model``, ``fold``, ``value``; ``ours`` maps an entry label to
-    its per-fold values. Entries are sorted best first from the top; ours are coloured. The
-    x axis runs from ``start`` to past the largest score, with room for the printed means.
+    Entries are sorted best first from the top; ours are coloured. The x axis runs from
+    ``start`` to past the largest score, with room for the printed means.
+
+    Args:
+        ax: the matplotlib axes.
+        published: a frame of ``model``, ``fold``, ``value``.
+        ours: ``{entry label: per-fold values}``.
+        xlabel: the score's name.
+        lower_is_better: sort ascending (MAE) or descending (accuracy).
+        start: where the x axis starts.
     """
     rows = [(m, g["value"].to_numpy(), False) for m, g in published.groupby("model")]
     rows += [(label, np.asarray(v, float), True) for label, v in ours.items()]

@@ -60,13 +60,33 @@ def matbench_published() -> dict[str, float]:
 
 
 def sigma_coverage(y, mean, std, ks: Sequence[float] = (1.0, 2.0)) -> dict[str, float]:
-    """Fraction of targets within ±kσ of the prediction (a Gaussian gives 68.3 % and 95.4 %)."""
+    """Fraction of targets within ±kσ of the prediction (a Gaussian gives 68.3 % and 95.4 %).
+
+    Args:
+        y: the targets.
+        mean: the predictions.
+        std: their σ.
+        ks: the band half-widths, in σ.
+
+    Returns:
+        ``{"±kσ": share covered}``.
+    """
     y, mean, std = (np.asarray(a, float) for a in (y, mean, std))
     return {f"±{k:g}σ": float(np.mean(np.abs(y - mean) <= k * std)) for k in ks}
 
 
 def calibration_curve(y, mean, std, levels: Sequence[float] | None = None) -> pd.DataFrame:
-    """Expected vs observed coverage of the Gaussian intervals mean ± z(p)·σ."""
+    """Expected vs observed coverage of the Gaussian intervals mean ± z(p)·σ.
+
+    Args:
+        y: the targets.
+        mean: the predictions.
+        std: their σ.
+        levels: the expected coverages (default 5 % to 95 %).
+
+    Returns:
+        A frame of ``expected`` and ``observed`` coverage.
+    """
     levels = np.linspace(0.05, 0.95, 19) if levels is None else np.asarray(levels)
     y, mean, std = (np.asarray(a, float) for a in (y, mean, std))
     observed = []
@@ -77,7 +97,15 @@ def calibration_curve(y, mean, std, levels: Sequence[float] | None = None) -> pd
 
 
 def interval_table(result: FitResult, name: str) -> pd.DataFrame:
-    """Empirical coverage and mean width of the conformal intervals on set ``name``."""
+    """Empirical coverage and mean width of the conformal intervals on set ``name``.
+
+    Args:
+        result: a fit's result (``FitResult``): its sets' predictions.
+        name: the set (``val``, ``test``, …).
+
+    Returns:
+        One row per level: coverage and mean width.
+    """
     y = result.frame(name)["target"].to_numpy()
     rows = []
     for level, (lo, hi) in result.intervals[name].items():
@@ -104,7 +132,14 @@ def _side_sets(extra: dict | None = None) -> dict:
 
 @dataclass
 class ReferenceProtocol:
-    """The reference solution's protocol on the cleaned MP band-structure snapshot."""
+    """The reference solution's protocol on the cleaned MP band-structure snapshot.
+
+    Attributes:
+        train: the training rows.
+        test: the test rows.
+        results: each model's fit, by name.
+        metrics: each model's test MAE, R² and more.
+    """
 
     train: pd.DataFrame
     test: pd.DataFrame
@@ -116,6 +151,13 @@ def reference_protocol(n_estimators: int = 100, max_train: int | None = None) ->
     """RF on Magpie trained on (a) all and (b) non-metal rows of an 80:20 metal-stratified split.
 
     Scored on all test rows and on the non-metal test rows, as the reference solution did.
+
+    Args:
+        n_estimators: the forests' trees.
+        max_train: at most this many training rows (tests use few).
+
+    Returns:
+        The ``ReferenceProtocol``.
     """
     from bandgaps.data.tables import snapshot_composition_table
 
@@ -147,7 +189,14 @@ def reference_protocol(n_estimators: int = 100, max_train: int | None = None) ->
 
 def matbench_comparison(study: MpGapStudy) -> pd.DataFrame:
     """Our five-fold mean MAE on mp_gap (and its spread over the folds) beside the published
-    composition entries' (``MATBENCH_ENTRIES``), best first."""
+    composition entries' (``MATBENCH_ENTRIES``), best first.
+
+    Args:
+        study: the ``mp_gap`` study on the official folds.
+
+    Returns:
+        Our entry beside the published ones.
+    """
     from bandgaps.analyses.matbench import TASKS, leaderboard_means
 
     scores = study.run.scores["mae"]
@@ -172,7 +221,15 @@ def matbench_comparison(study: MpGapStudy) -> pd.DataFrame:
 
 def pooled_interval_table(study: MpGapStudy, name: str = "test") -> pd.DataFrame:
     """Coverage and mean width of each fold's conformal intervals on its set ``name``, pooled
-    over the folds (each fold calibrated on its own calibration rows)."""
+    over the folds (each fold calibrated on its own calibration rows).
+
+    Args:
+        study: the ``mp_gap`` study.
+        name: the set.
+
+    Returns:
+        One row per level: coverage and mean width over the pooled folds.
+    """
     rows = []
     for level in study.fits[0].intervals[name]:
         y, lo, hi = (
@@ -198,6 +255,13 @@ def pooled_interval_table(study: MpGapStudy, name: str = "test") -> pd.DataFrame
 def sigma_verdict(coverage: float, k: float) -> str:
     """How a ±kσ band's coverage compares with a Gaussian's (within 3 points: about right).
 
+    Args:
+        coverage: the band's observed coverage.
+        k: its half-width in σ.
+
+    Returns:
+        A few words.
+
     Examples:
         >>> sigma_verdict(0.70, 1), sigma_verdict(0.99, 2)
         ('about right', 'too wide (under-confident)')
@@ -215,7 +279,15 @@ def sigma_calibration(
 ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """±1σ and ±2σ coverage of every composition model's raw σ on its test rows (the mp_gap
     model on every fold's test rows; the non-metal forest on non-metal rows), and each one's
-    calibration curve."""
+    calibration curve.
+
+    Args:
+        ref: the reference protocol.
+        study: the ``mp_gap`` study.
+
+    Returns:
+        ``(table, calibration curves by model)``.
+    """
     t = study.pooled("test")
     rows = [
         {
@@ -242,7 +314,15 @@ def sigma_calibration(
 
 def sweep_models(ref: ReferenceProtocol, study: MpGapStudy) -> dict[SiGeModel, FitResult]:
     """The composition models compared across Si–Ge: both snapshot forests and the mp_gap
-    model (the mean of its five fold models), each with its identity."""
+    model (the mean of its five fold models), each with its identity.
+
+    Args:
+        ref: the reference protocol.
+        study: the ``mp_gap`` study.
+
+    Returns:
+        ``{model: fit}`` with each fit's Si–Ge predictions.
+    """
     return {
         SiGeModel("RF, MP snapshot, all rows", COMPOSITION, "PBE", "MP snapshot"): ref.results[
             "all"
@@ -257,7 +337,14 @@ def sweep_models(ref: ReferenceProtocol, study: MpGapStudy) -> dict[SiGeModel, F
 
 
 def sweep_frame(models: dict[SiGeModel, FitResult]) -> pd.DataFrame:
-    """Long table of Si–Ge sweep predictions: x, model (and its identity), mean, σ, experiment."""
+    """Long table of Si–Ge sweep predictions: x, model (and its identity), mean, σ, experiment.
+
+    Args:
+        models: ``sweep_models``'s result.
+
+    Returns:
+        The long table.
+    """
     grid = si_ge_grid()
     frames = []
     for model, res in models.items():
@@ -280,7 +367,14 @@ def sweep_frame(models: dict[SiGeModel, FitResult]) -> pd.DataFrame:
 
 def sweep_summary(models: dict[SiGeModel, FitResult]) -> pd.DataFrame:
     """Per model: predicted Si, Ge, Si49Ge51 (± σ), whether the alloy falls between Si and Ge,
-    MAE vs the experimental curve over the sweep."""
+    MAE vs the experimental curve over the sweep.
+
+    Args:
+        models: ``sweep_models``'s result.
+
+    Returns:
+        One row per model.
+    """
     rows = []
     grid = si_ge_grid()
     for model, res in models.items():
@@ -314,6 +408,14 @@ def element_context(
 ) -> pd.DataFrame:
     """What a training table says about some elements: the pure-element rows it holds and the
     gaps of the compounds containing each element.
+
+    Args:
+        df: a training table (``formula``, ``composition`` and the target).
+        elements: the elements asked about.
+        target: its target column.
+
+    Returns:
+        One row per element.
 
     Examples:
         >>> import pandas as pd

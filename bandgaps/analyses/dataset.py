@@ -8,12 +8,27 @@ import pandas as pd
 
 
 def is_metal(df: pd.DataFrame, gap: str = "band_gap") -> pd.Series:
-    """Boolean Series: MP reports a gap of exactly zero (metal or semimetal at the PBE level)."""
+    """Boolean Series: MP reports a gap of exactly zero (metal or semimetal at the PBE level).
+
+    Args:
+        df: a snapshot table.
+        gap: its band-gap column.
+
+    Returns:
+        A boolean Series, one value per row.
+    """
     return df[gap] == 0
 
 
 def summary(df: pd.DataFrame, gap: str = "band_gap") -> dict[str, float]:
     """Headline numbers of a snapshot: size, distinct formulas and elements, metal share, gaps.
+
+    Args:
+        df: a snapshot table.
+        gap: its band-gap column.
+
+    Returns:
+        The numbers by name.
 
     Examples:
         >>> import pandas as pd
@@ -42,6 +57,12 @@ def summary(df: pd.DataFrame, gap: str = "band_gap") -> dict[str, float]:
 
 def element_counts(df: pd.DataFrame) -> pd.Series:
     """Number of rows containing each element, most frequent first.
+
+    Args:
+        df: a snapshot table (a composition column).
+
+    Returns:
+        Rows per element, most frequent first.
 
     Examples:
         >>> import pandas as pd

@@ -34,7 +34,16 @@ MEGNET_SNAPSHOT, MEGNET_HELD_OUT, MEGNET_SCRATCH = (
 
 @dataclass
 class StudyResults:
-    """Everything the discussion draws on, each computed by its own (cached) analysis."""
+    """Everything the discussion draws on, each computed by its own (cached) analysis.
+
+    Attributes:
+        reference: the reference protocol.
+        matbench: the ``mp_gap`` study.
+        megnet: the pretrained MEGNet metrics.
+        scratch: the MEGNet trained here.
+        sweep: the supercell sweep.
+        kspacing: the k-point study.
+    """
 
     reference: C.ReferenceProtocol
     matbench: MpGapStudy
@@ -61,6 +70,13 @@ def composition_benchmarks(ref: C.ReferenceProtocol, study: MpGapStudy) -> pd.Da
     """Our composition-model MAEs beside the published ones on the same (or the parent) data.
 
     One row per comparison: the setting, our model and MAE, and the published model and MAE.
+
+    Args:
+        ref: the reference protocol.
+        study: the ``mp_gap`` study.
+
+    Returns:
+        One row per comparison.
     """
     pub_all = C.REFERENCE_FIGURES[PUBLISHED["reference-rf-all"].label]
     pub_nm = C.REFERENCE_FIGURES[PUBLISHED["reference-rf-nonmetal"].label]
@@ -114,7 +130,15 @@ def composition_benchmarks(ref: C.ReferenceProtocol, study: MpGapStudy) -> pd.Da
 
 
 def structure_benchmarks(megnet: pd.DataFrame, scratch: S.TrainingRun) -> pd.DataFrame:
-    """The 2018 MEGNet model and the one trained here, beside the paper's MAE."""
+    """The 2018 MEGNet model and the one trained here, beside the paper's MAE.
+
+    Args:
+        megnet: the pretrained model's metrics.
+        scratch: the MEGNet trained here.
+
+    Returns:
+        One row per comparison.
+    """
     metrics = S.pretrained_metrics(megnet).set_index("evaluation")
     paper_label, paper = PUBLISHED["megnet-2018"].label, PUBLISHED["megnet-2018"].value
     sm = scratch.metrics.set_index("model")["MAE"]
@@ -157,6 +181,13 @@ def si_ge_curves(
 
     Ordered-cell curves average all cells at each x; the disordered cell and the composition
     models give one value per x.
+
+    Args:
+        composition: the composition models' fits.
+        sweep: the supercell sweep.
+
+    Returns:
+        The long table.
     """
     identity = S.sweep_model_identities()
     structure = pd.concat(
@@ -186,6 +217,14 @@ def si_ge_verdicts(
 
     Composition models are read at Si, Ge and Si49Ge51 (x = 0.51); structure models at the
     points of their curve (``si_ge_curves``) nearest x = 0, 1 and ``alloy_x``.
+
+    Args:
+        composition: the composition models' fits.
+        sweep: the supercell sweep.
+        alloy_x: the alloy's Ge fraction.
+
+    Returns:
+        One row per model.
     """
     mae = pd.concat(
         [
@@ -218,7 +257,15 @@ def si_ge_verdicts(
 
 def first_step(curves: pd.DataFrame, input: str = COMPOSITION) -> float:
     """Largest change of a model's curve between its first two x values (the jump away from
-    the pure element), over the models of one input kind."""
+    the pure element), over the models of one input kind.
+
+    Args:
+        curves: ``si_ge_curves``'s table.
+        input: ``composition`` or ``structure`` models.
+
+    Returns:
+        The largest first step (eV).
+    """
     jumps = []
     for _, c in curves[curves["input"] == input].groupby("model", sort=False):
         c = c.sort_values("x")
@@ -229,7 +276,14 @@ def first_step(curves: pd.DataFrame, input: str = COMPOSITION) -> float:
 def arrangement_spread(sweep: S.SupercellSweep) -> pd.DataFrame:
     """Per ordered-cell model: how much the arrangement of Si and Ge moves the prediction at
     fixed x (std over cells, median and largest over x) against how far the mean curve is from
-    experiment (mean absolute offset)."""
+    experiment (mean absolute offset).
+
+    Args:
+        sweep: the supercell sweep.
+
+    Returns:
+        One row per model.
+    """
     identity = S.sweep_model_identities()
     long = S.sweep_long(sweep)
     long["x"] = long["x"].round(3)
@@ -251,7 +305,14 @@ def arrangement_spread(sweep: S.SupercellSweep) -> pd.DataFrame:
 
 
 def kspacing_benchmarks(study: K.KSpacingStudy) -> pd.DataFrame:
-    """Our k-point-length test MAEs beside the k-spacing study's and the leaderboard's."""
+    """Our k-point-length test MAEs beside the k-spacing study's and the leaderboard's.
+
+    Args:
+        study: the k-point study.
+
+    Returns:
+        One row per comparison.
+    """
     rows = [
         {
             "model": f"{r['model']} (ours)",

@@ -19,7 +19,16 @@ SWITCH_PAIRS = (("SiGe", "Si49Ge51"), ("Si51Ge49", "SiGe"), ("Si0.5Ge0.5", "Si0.
 
 def feature_switches(predict, features, lookup: bool) -> pd.DataFrame:
     """Columns that change discretely between near-identical Si–Ge compositions, and the
-    predicted gaps of both (``predict`` and ``features`` take formulas)."""
+    predicted gaps of both (``predict`` and ``features`` take formulas).
+
+    Args:
+        predict: the model's predict function.
+        features: the sweep's feature matrix.
+        lookup: whether it holds the MP lookup's columns.
+
+    Returns:
+        One row per switching column.
+    """
     from bandgaps.features.composition import CompositionFeatures
     from bandgaps.models.transfer import LOOKUP_LABELS, TRANSFER_LABELS
 

@@ -47,6 +47,16 @@ AUX_PARAMS = {
 
 @dataclass
 class KSpacingData:
+    """
+
+    Attributes:
+        train: JARVIS's training rows (cleaned).
+        val: its validation rows.
+        test: its test rows.
+        dropped: the rows dropped and why.
+        dropped_columns: the columns dropped.
+    """
+
     train: pd.DataFrame
     val: pd.DataFrame
     test: pd.DataFrame
@@ -92,6 +102,13 @@ def transfer_features(data: KSpacingData, reference=None) -> dict[str, pd.DataFr
 
     ``reference`` replaces the PBE reference (a fitted ``PBEReference``: a smaller one for
     tests).
+
+    Args:
+        data: the k-point data.
+        reference: a fitted PBE reference (default the study's).
+
+    Returns:
+        ``{split: frame of transfer columns}``.
     """
     from bandgaps.analyses.measured_inputs import FEATURE_SET, pbe_reference
     from bandgaps.features.composition import CompositionFeatures
@@ -184,6 +201,20 @@ def _fit_candidate(data, transfer, candidate, param_overrides=None, **extra_para
 
 @dataclass
 class KSpacingStudy:
+    """
+
+    Attributes:
+        data: the k-point data.
+        results: each candidate's fit.
+        validation: the candidates' validation scores.
+        chosen: the candidate chosen on validation.
+        test: the baseline's and the chosen model's test scores.
+        baseline: the baseline every table reports beside the chosen model.
+        candidates: ``(label, kind, feature set, parameters, transfer columns)``.
+        transfer: the transfer columns, by split.
+        param_overrides: parameters changed for a quick run.
+    """
+
     data: KSpacingData
     results: dict[str, FitResult]
     validation: pd.DataFrame
@@ -197,7 +228,14 @@ class KSpacingStudy:
 
     def with_band(self, label: str | None = None) -> FitResult:
         """Candidate ``label`` (default: the chosen one) with its ±1σ band: refitted with the
-        quantile boosters when it was fitted for point predictions only."""
+        quantile boosters when it was fitted for point predictions only.
+
+        Args:
+            label: the candidate (default the chosen one).
+
+        Returns:
+            Its fit with the ±1σ band.
+        """
         label = label or self.chosen
         result = self.results[label]
         if np.isfinite(result.frame("val")["std"]).all():
@@ -213,7 +251,17 @@ def kspacing_study(
     reference=None,
 ) -> KSpacingStudy:
     """Fit every candidate on train, choose on val, score the RF baseline and the choice on
-    test. ``reference`` replaces the PBE reference of the transfer columns (for tests)."""
+    test. ``reference`` replaces the PBE reference of the transfer columns (for tests).
+
+    Args:
+        candidates: ``(label, kind, feature set, parameters, transfer columns)``.
+        max_train: at most this many training rows (tests).
+        param_overrides: parameters changed for a quick run.
+        reference: a fitted PBE reference for the transfer columns.
+
+    Returns:
+        The ``KSpacingStudy``.
+    """
     data = load_data()
     data.train = subsample(data.train, max_train)
     transfer = None
@@ -263,6 +311,14 @@ def one_sided_offset(y_cal, pred_cal, coverage: float) -> float:
     """Split-conformal one-sided margin: ``pred + offset`` ≥ the truth with probability
     ≥ ``coverage`` for a new exchangeable point.
 
+    Args:
+        y_cal: calibration targets.
+        pred_cal: their predictions.
+        coverage: the probability the bound holds.
+
+    Returns:
+        The offset (Å).
+
     Examples:
         >>> one_sided_offset([10, 20, 30, 40], [10, 20, 30, 40], 0.5)
         0.0
@@ -284,7 +340,15 @@ SAFE_LABELS = {
 
 
 def extra_kpoints(bound, converged) -> float:
-    """Mean (L′/L)³ − 1: the extra k-points of length L′ over the converged length L."""
+    """Mean (L′/L)³ − 1: the extra k-points of length L′ over the converged length L.
+
+    Args:
+        bound: the lengths used.
+        converged: the converged lengths.
+
+    Returns:
+        The mean extra share (0.5 is 50 % more k-points).
+    """
     return float(np.mean((np.asarray(bound) / np.asarray(converged)) ** 3 - 1))
 
 
@@ -297,7 +361,16 @@ def _safe_bound(cal_rows, test_rows, method: str, risk: float) -> np.ndarray:
 
 def choose_safe_method(result: FitResult, risk: float = 0.05, methods=SAFE_METHODS) -> str:
     """The margin with the fewest extra k-points at ``risk``, by a two-fold cross-fit over the
-    validation rows alone (each half calibrates, the other is scored)."""
+    validation rows alone (each half calibrates, the other is scored).
+
+    Args:
+        result: a fit's result (``FitResult``): its sets' predictions.
+        risk: the share allowed under-converged.
+        methods: the margins compared.
+
+    Returns:
+        The method's name.
+    """
     from bandgaps.analyses.uncertainty import band_rows
 
     rows = band_rows(result.frame("val"))
@@ -315,7 +388,16 @@ def choose_safe_method(result: FitResult, risk: float = 0.05, methods=SAFE_METHO
 
 def safe_tradeoff(result: FitResult, risks=None, methods=SAFE_METHODS) -> pd.DataFrame:
     """Per margin method and risk: the share of test materials still under-converged and the
-    mean extra k-points — the trade-off curve a user picks a point from."""
+    mean extra k-points — the trade-off curve a user picks a point from.
+
+    Args:
+        result: a fit's result (``FitResult``): its sets' predictions.
+        risks: the risks (default 1 % to 20 %).
+        methods: the margins compared.
+
+    Returns:
+        One row per method and risk.
+    """
     from bandgaps.analyses.uncertainty import band_rows
 
     risks = np.linspace(0.01, 0.5, 50) if risks is None else risks
@@ -342,6 +424,13 @@ def safety_table(result: FitResult, levels=(0.5, 0.8, 0.9, 0.95, 0.99)) -> pd.Da
 
     A length L gives about (L·|b|)³ k-points in total, so the cost of predicting L' for a
     material converged at L is (L'/L)³ − 1 extra k-points, relative to the converged grid.
+
+    Args:
+        result: a fit's result (``FitResult``): its sets' predictions.
+        levels: the target coverages.
+
+    Returns:
+        One row per coverage.
     """
     v, t = result.frame("val"), result.frame("test")
     rows = [

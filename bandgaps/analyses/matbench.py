@@ -41,7 +41,15 @@ N_FOLDS = 5
 
 @dataclass(frozen=True)
 class MatbenchTask:
-    """A Matbench task: its catalog table, kind and the id pattern of its rows."""
+    """A Matbench task: its catalog table, kind and the id pattern of its rows.
+
+    Attributes:
+        name: the task (``expt_gap``, …).
+        catalog: its catalog table.
+        kind: ``regression`` or ``classification``.
+        id_digits: digits of its row ids.
+        unit: the target's unit.
+    """
 
     name: str
     catalog: str
@@ -59,7 +67,14 @@ class MatbenchTask:
         return "mae" if self.kind == "regression" else "rocauc"
 
     def mb_id(self, row: int) -> str:
-        """Matbench's id of row ``row`` (counted from 0): ``mb-expt-gap-0001`` for row 0."""
+        """Matbench's id of row ``row`` (counted from 0): ``mb-expt-gap-0001`` for row 0.
+
+        Args:
+            row: the row, counted from 0.
+
+        Returns:
+            The id, e.g. ``mb-expt-gap-0001``.
+        """
         return f"mb-{self.name.replace('_', '-')}-{row + 1:0{self.id_digits}d}"
 
     def load(self) -> pd.DataFrame:
@@ -79,6 +94,17 @@ TASKS: dict[str, MatbenchTask] = {
 
 
 def get_task(name: str) -> MatbenchTask:
+    """
+
+    Args:
+        name: ``mp_gap``, ``expt_gap`` or ``expt_is_metal``.
+
+    Returns:
+        The ``MatbenchTask``.
+
+    Raises:
+        InputError: an unknown task.
+    """
     try:
         return TASKS[name.removeprefix("matbench_")]
     except KeyError:
@@ -94,6 +120,14 @@ def official_folds(
 
     Regression tasks need only the row count; classification folds are stratified on
     ``target``.
+
+    Args:
+        task: the task.
+        target: its targets (stratified folds need them).
+        n_rows: its rows (default the table's).
+
+    Returns:
+        Five ``(train rows, test rows)`` pairs of positions.
     """
     from sklearn.model_selection import KFold, StratifiedKFold
 
@@ -117,7 +151,16 @@ def official_folds(
 def score_fold(task: MatbenchTask, y, pred) -> dict[str, float]:
     """Matbench's per-fold scores. Classification takes probabilities of class 1 and adds the
     label scores at p > 0.5 (``balanced_accuracy`` is what the published ``rocauc`` of label
-    submissions equals)."""
+    submissions equals).
+
+    Args:
+        task: the task.
+        y: a fold's targets.
+        pred: its predictions (probabilities of class 1 for classification).
+
+    Returns:
+        The scores by name.
+    """
     from sklearn import metrics
 
     y = np.asarray(y, float)
@@ -146,7 +189,16 @@ def score_fold(task: MatbenchTask, y, pred) -> dict[str, float]:
 
 @dataclass
 class BenchmarkRun:
-    """Out-of-fold predictions and per-fold scores of one entry on one task."""
+    """Out-of-fold predictions and per-fold scores of one entry on one task.
+
+    Attributes:
+        task: the task.
+        entry: the entry's name.
+        predictions: out-of-fold predictions by ``mb_id``: fold, target, prediction.
+        scores: one row per fold.
+        parameters: each fold's chosen parameters.
+        fit_seconds: each fold's fit time.
+    """
 
     task: MatbenchTask
     entry: str
@@ -156,6 +208,14 @@ class BenchmarkRun:
     fit_seconds: list[float] = field(default_factory=list)
 
     def mean(self, metric: str | None = None) -> float:
+        """
+
+        Args:
+            metric: the score (default the task's metric).
+
+        Returns:
+            The five-fold mean.
+        """
         return float(self.scores[metric or self.task.metric].mean())
 
 
@@ -177,6 +237,17 @@ def run_task(
 
     The test frame handed to ``fit_predict`` has no ``target`` column, so nothing about the test
     rows' answers can reach a fit.
+
+    Args:
+        task: the task.
+        fit_predict: fits on a fold's training rows and predicts its test rows (no targets).
+        entry: the entry's name.
+        data: the task's table (default the catalog's).
+        folds: the folds to run (default all five).
+        progress: draw a progress bar.
+
+    Returns:
+        The ``BenchmarkRun``.
     """
     from tqdm import tqdm
 
@@ -214,7 +285,15 @@ def run_task(
 
 
 def results_document(runs: Sequence[BenchmarkRun], metadata: dict | None = None) -> dict:
-    """Runs of one entry in the layout of Matbench's ``results.json.gz`` (one task per run)."""
+    """Runs of one entry in the layout of Matbench's ``results.json.gz`` (one task per run).
+
+    Args:
+        runs: one run per task.
+        metadata: what describes the entry.
+
+    Returns:
+        The document, as a dict.
+    """
     tasks = {}
     for run in runs:
         results = {}
@@ -244,7 +323,16 @@ def results_document(runs: Sequence[BenchmarkRun], metadata: dict | None = None)
 
 
 def write_results(path: str | Path, runs: Sequence[BenchmarkRun], metadata: dict | None = None):
-    """Write ``results.json.gz`` atomically; returns the path."""
+    """Write ``results.json.gz`` atomically; returns the path.
+
+    Args:
+        path: the file.
+        runs: one run per task.
+        metadata: what describes the entry.
+
+    Returns:
+        ``path``.
+    """
     path = Path(path)
     doc = results_document(runs, metadata)
     with atomic_path(path, suffix=".gz") as tmp, gzip.open(tmp, "wt", encoding="utf-8") as fh:
@@ -254,7 +342,14 @@ def write_results(path: str | Path, runs: Sequence[BenchmarkRun], metadata: dict
 
 
 def read_results(path: str | Path) -> dict[str, pd.DataFrame]:
-    """``{task: frame of mb_id, fold, prediction}`` from a ``results.json.gz``."""
+    """``{task: frame of mb_id, fold, prediction}`` from a ``results.json.gz``.
+
+    Args:
+        path: the file.
+
+    Returns:
+        ``{task: frame}``.
+    """
     with gzip.open(path, "rt", encoding="utf-8") as fh:
         doc = json.load(fh)
     out = {}
@@ -288,7 +383,15 @@ def _published_predictions() -> pd.DataFrame:
 
 
 def leaderboard_predictions(task: MatbenchTask, model: str | None = None) -> pd.DataFrame:
-    """Published per-material test predictions of ``task`` (CrabNet, Darwin, RF)."""
+    """Published per-material test predictions of ``task`` (CrabNet, Darwin, RF).
+
+    Args:
+        task: the task.
+        model: only this entry.
+
+    Returns:
+        A frame of ``mb_id``, model, fold, prediction.
+    """
     frame = _published_predictions()
     frame = frame[frame["task"] == task.matbench_name]
     if model is not None:
@@ -304,7 +407,14 @@ def leaderboard_predictions(task: MatbenchTask, model: str | None = None) -> pd.
 
 
 def leaderboard_means(task: MatbenchTask) -> pd.DataFrame:
-    """Each published entry's mean and spread over the five folds, best first."""
+    """Each published entry's mean and spread over the five folds, best first.
+
+    Args:
+        task: the task.
+
+    Returns:
+        One row per entry.
+    """
     folds = leaderboard_folds()
     folds = folds[(folds["task"] == task.matbench_name) & (folds["metric"] == task.metric)]
     table = folds.groupby("model")["value"].agg(["mean", "std", "count"]).reset_index()
@@ -316,7 +426,15 @@ def fold_rule_check(
 ) -> pd.DataFrame:
     """The fold rule, checked against the published per-material predictions: for each stored
     entry, whether our folds hold exactly its test rows, its re-scored per-fold figures and
-    their largest difference from the leaderboard."""
+    their largest difference from the leaderboard.
+
+    Args:
+        tasks: the tasks (default all).
+        data: their tables (default the catalog's).
+
+    Returns:
+        One row per stored entry and fold: whether the rule gives its test rows.
+    """
     tasks = tasks or TASKS
     data = data or {name: t.load() for name, t in tasks.items()}
     board = leaderboard_folds()
@@ -355,14 +473,30 @@ def fold_rule_check(
 
 
 def published_of(task: MatbenchTask, drop=("dummy",)) -> pd.DataFrame:
-    """Per-fold scores of the published entries on ``task`` in its metric (``drop`` left out)."""
+    """Per-fold scores of the published entries on ``task`` in its metric (``drop`` left out).
+
+    Args:
+        task: the task.
+        drop: entries left out.
+
+    Returns:
+        A frame of model, fold, value.
+    """
     board = leaderboard_folds()
     rows = board[(board["task"] == task.matbench_name) & (board["metric"] == task.metric)]
     return rows[~rows["model"].isin(drop)]
 
 
 def leaderboard_table(task: MatbenchTask, ours: dict[str, BenchmarkRun]) -> pd.DataFrame:
-    """Published entries and ours, fold by fold, with mean and spread, best first."""
+    """Published entries and ours, fold by fold, with mean and spread, best first.
+
+    Args:
+        task: the task.
+        ours: our runs, by label.
+
+    Returns:
+        One row per entry.
+    """
     pub = published_of(task, drop=())
     table = pub.pivot_table(index="model", columns="fold", values="value")
     for label, run in ours.items():

@@ -32,7 +32,17 @@ _MATBENCH_EXPT_IS_METAL = Stage("matbench-expt-is-metal", __name__)
 
 @dataclass(frozen=True)
 class Entry:
-    """One benchmark entry: which pieces of the measured-gap model it uses."""
+    """One benchmark entry: which pieces of the measured-gap model it uses.
+
+    Attributes:
+        label: the entry's name.
+        transfer: add the PBE reference's columns.
+        gate: gate metals (0 eV) with a classifier.
+        related_labels: the gate also learns from ``expt_is_metal``'s labels.
+        residual: correct the predicted PBE gap instead of predicting from scratch.
+        lookup: add the MP lookup's columns.
+        note: one line for the page.
+    """
 
     label: str
     transfer: bool = False
@@ -121,7 +131,17 @@ def build_model(entry: Entry, columns=None, seed: int = SEED, params: dict | Non
     """The unfitted model of an ``expt_gap`` entry on the shared feature layout: a
     ``GatedGapModel`` reading the entry's columns, or for ``COMMITTEE`` the median of the
     gated variants. ``columns`` restricts the composition columns read (default all);
-    ``params`` defaults to ``ENTRY_PARAMS``."""
+    ``params`` defaults to ``ENTRY_PARAMS``.
+
+    Args:
+        entry: the entry.
+        columns: the layout's columns it reads (default its own).
+        seed: the random seed.
+        params: the gap regressor's parameters.
+
+    Returns:
+        The unfitted model.
+    """
 
     params = ENTRY_PARAMS if params is None else params
     if entry.label == COMMITTEE.label:
@@ -142,7 +162,15 @@ def build_model(entry: Entry, columns=None, seed: int = SEED, params: dict | Non
 
 def run_expt_gap(entry: Entry, folds=None) -> BenchmarkRun:
     """One ``expt_gap`` entry on the published folds (cached). ``COMMITTEE`` is read from its
-    members' runs (``committee_run``)."""
+    members' runs (``committee_run``).
+
+    Args:
+        entry: the entry.
+        folds: the folds to run (default all five).
+
+    Returns:
+        The ``BenchmarkRun``.
+    """
     task = TASKS["expt_gap"]
     if entry.label == COMMITTEE.label:
         return committee_run(folds)
@@ -174,7 +202,14 @@ def committee_run(folds=None) -> BenchmarkRun:
     predictions and their spread (σ, the members' standard deviation). A committee member is
     the same model, with the same seed and rows, as that variant's own entry (a member reads
     its entry's columns of the shared layout), so the members' cached fold predictions are
-    combined instead of the four variants being fitted a second time."""
+    combined instead of the four variants being fitted a second time.
+
+    Args:
+        folds: the folds to run (default all five).
+
+    Returns:
+        The ``BenchmarkRun``.
+    """
     from bandgaps.analyses.matbench import score_fold
 
     task = TASKS["expt_gap"]
@@ -196,7 +231,15 @@ def committee_run(folds=None) -> BenchmarkRun:
 
 
 def run_expt_is_metal(entry: Entry, folds=None) -> BenchmarkRun:
-    """One ``expt_is_metal`` entry on the published (stratified) folds (cached)."""
+    """One ``expt_is_metal`` entry on the published (stratified) folds (cached).
+
+    Args:
+        entry: the entry.
+        folds: the folds to run (default all five).
+
+    Returns:
+        The ``BenchmarkRun``.
+    """
     task = TASKS["expt_is_metal"]
 
     def compute():
@@ -223,7 +266,15 @@ def run_expt_is_metal(entry: Entry, folds=None) -> BenchmarkRun:
 
 
 def ablation(runs: dict[str, BenchmarkRun], entries) -> pd.DataFrame:
-    """Mean ± spread over the folds of each entry, with what it adds over the one before."""
+    """Mean ± spread over the folds of each entry, with what it adds over the one before.
+
+    Args:
+        runs: runs by label.
+        entries: the entries, in order.
+
+    Returns:
+        One row per entry.
+    """
     rows = []
     for e in entries:
         run = runs[e.label]

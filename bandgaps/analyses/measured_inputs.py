@@ -37,7 +37,15 @@ def _frame_digest(frame: pd.DataFrame) -> str:
 
 
 def task_features(task: MatbenchTask, frame: pd.DataFrame) -> np.ndarray:
-    """Composition features of every row of a task (a function of composition only)."""
+    """Composition features of every row of a task (a function of composition only).
+
+    Args:
+        task: the task.
+        frame: its table.
+
+    Returns:
+        The matrix, one row per task row.
+    """
     from bandgaps.features.composition import CompositionFeatures
 
     return CompositionFeatures(FEATURE_SET, cache=True).transform(list(frame["composition"]))
@@ -74,6 +82,13 @@ def rows_outside(frame: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
     """Mask of ``frame`` rows whose composition is in none of ``test``'s rows (the filter that
     keeps a related task's labels of test compositions out of a fold's training).
 
+    Args:
+        frame: extra rows.
+        test: a fold's test rows.
+
+    Returns:
+        A boolean mask of ``frame``.
+
     Examples:
         >>> from pymatgen.core import Composition
         >>> f = pd.DataFrame({"composition": [Composition("SiGe"), Composition("GaAs")]})
@@ -93,7 +108,15 @@ def outside_test(frame: pd.DataFrame, F: np.ndarray, test: pd.DataFrame):
 
 
 def rows_without_system(frame: pd.DataFrame, elements=SI_GE) -> np.ndarray:
-    """Mask of rows *not* made only of ``elements`` (leave the system out)."""
+    """Mask of rows *not* made only of ``elements`` (leave the system out).
+
+    Args:
+        frame: a task's rows.
+        elements: the system left out.
+
+    Returns:
+        A boolean mask.
+    """
     return np.array([not only_elements(c, elements) for c in frame["composition"]], bool)
 
 
@@ -125,7 +148,15 @@ def positions(frame: pd.DataFrame, sub: pd.DataFrame) -> np.ndarray:
 
 def layout(compositions, lookup: bool = False) -> np.ndarray:
     """The shared feature layout for any compositions: composition features, the PBE
-    reference's two columns, and (with ``lookup``) the three MP lookup columns."""
+    reference's two columns, and (with ``lookup``) the three MP lookup columns.
+
+    Args:
+        compositions: the compositions.
+        lookup: add the MP lookup's columns.
+
+    Returns:
+        The matrix.
+    """
     from bandgaps.features.composition import CompositionFeatures
 
     comps = list(compositions)

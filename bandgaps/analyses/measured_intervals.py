@@ -40,7 +40,13 @@ def committee_out_of_fold() -> pd.DataFrame:
 @dataclass
 class MeasuredIntervals:
     """Constant vs adaptive conformal sets of the measured-gap committee, each fold's rows
-    scored by a calibration fitted on the other four folds' out-of-fold predictions."""
+    scored by a calibration fitted on the other four folds' out-of-fold predictions.
+
+    Attributes:
+        summary: method, level, group, coverage, mean width, n.
+        rho: the width–error ρ at 90 % per method.
+        chosen: the adaptive method each fold's calibration chose.
+    """
 
     summary: pd.DataFrame  # method, level, group, coverage, mean width, n
     rho: dict[str, float]  # width–error ρ at 90 % per method
@@ -49,7 +55,14 @@ class MeasuredIntervals:
 
 def measured_interval_study(levels: tuple[float, ...] = (0.68, 0.9, 0.95)) -> MeasuredIntervals:
     """Coverage within metals and non-metals of the committee's conformal sets, fold by fold
-    (no row calibrates its own set; nothing is refitted)."""
+    (no row calibrates its own set; nothing is refitted).
+
+    Args:
+        levels: the coverages.
+
+    Returns:
+        The ``MeasuredIntervals``.
+    """
     from bandgaps.models.intervals import IntervalCalibrator, width_error_rho
 
     oof = committee_out_of_fold()

@@ -27,7 +27,19 @@ _SI_GE_MEASURED = Stage("si-ge-measured", __name__)
 
 @dataclass
 class SiGeMeasured:
-    """The measured-gap model's Si–Ge curve, trained without any Si–Ge row."""
+    """The measured-gap model's Si–Ge curve, trained without any Si–Ge row.
+
+    Attributes:
+        curve: x, formula, gap, metal probability, the measured curves at 4.2 K and 300 K.
+        rows: the ``expt_gap`` Si–Ge rows: formula, x, target.
+        mae_4k: MAE against the 4.2 K curve.
+        mae_300k: MAE against the 300 K curve.
+        removed: rows left out, by reason.
+        switches: columns that switch discretely along the sweep.
+        mae_smooth: MAE without the switching columns, by curve temperature.
+        entry: the entry trained.
+        brief: predictions at Si, Ge and Si49Ge51.
+    """
 
     curve: pd.DataFrame  # x, formula, gap, metal probability, experiment 4.2 K / 300 K
     rows: pd.DataFrame  # the expt_gap Si–Ge rows: formula, x, target, far above the curve
@@ -86,7 +98,14 @@ def _x_ge(comp) -> float:
 def si_ge_measured(n_grid: int = 101) -> SiGeMeasured:
     """Train the measured-gap model (``MEASURED_ENTRY``) on every ``expt_gap`` /
     ``expt_is_metal`` row not made only of Si and Ge, predict Si(1-x)Ge(x), and score the
-    curve against Weber & Alonso at 4.2 K and brought to 300 K."""
+    curve against Weber & Alonso at 4.2 K and brought to 300 K.
+
+    Args:
+        n_grid: x values of the sweep.
+
+    Returns:
+        The ``SiGeMeasured`` curve.
+    """
     from pymatgen.core import Composition
 
     entry = next(e for e in (*EXPT_GAP_ENTRIES, COMMITTEE) if e.label == MEASURED_ENTRY)

@@ -53,6 +53,10 @@ class MpGapStudy:
     ``fits[k]`` predicts the sets ``"val"`` (fold ``k``'s calibration rows, drawn from its
     training rows), ``"test"`` (its test rows, targets joined after scoring), ``"si-ge"`` and
     ``"brief"``.
+
+    Attributes:
+        run: the benchmark run (out-of-fold predictions, per-fold scores).
+        fits: each fold's calibrated fit.
     """
 
     run: BenchmarkRun
@@ -63,7 +67,14 @@ class MpGapStudy:
         return self.run.entry
 
     def pooled(self, name: str = "test") -> pd.DataFrame:
-        """Set ``name`` of every fold in one frame, with a ``fold`` column."""
+        """Set ``name`` of every fold in one frame, with a ``fold`` column.
+
+        Args:
+            name: the set (``val``, ``test``, ``si-ge``, ``brief``).
+
+        Returns:
+            The sets of every fold, with a ``fold`` column.
+        """
         return pd.concat(
             [res.frame(name).assign(fold=k) for k, res in enumerate(self.fits)], ignore_index=True
         )
@@ -117,7 +128,15 @@ class MpGapStudy:
 
 def split_calibration(train: pd.DataFrame, fold: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(fit rows, calibration rows)`` of a fold's training rows: a seeded
-    ``CALIBRATION_FRACTION`` of the distinct formulas, with all their rows, calibrates."""
+    ``CALIBRATION_FRACTION`` of the distinct formulas, with all their rows, calibrates.
+
+    Args:
+        train: a fold's training rows.
+        fold: the fold (it seeds the draw).
+
+    Returns:
+        ``(fit rows, calibration rows)``.
+    """
     fit_rows, cal_rows = grouped_calibration_split(
         list(train["formula"]), CALIBRATION_FRACTION, SEED + fold
     )
@@ -126,7 +145,14 @@ def split_calibration(train: pd.DataFrame, fold: int) -> tuple[pd.DataFrame, pd.
 
 def fold_rows(fold: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """``(fit, calibration, test)`` rows of official fold ``fold``, as ``mp_gap_study`` uses
-    them (for studies that refit on part of a fold, such as held-out chemical families)."""
+    them (for studies that refit on part of a fold, such as held-out chemical families).
+
+    Args:
+        fold: the official fold (0–4).
+
+    Returns:
+        ``(fit, calibration, test)`` frames.
+    """
     from bandgaps.analyses.matbench import official_folds
     from bandgaps.analyses.measured_inputs import task_frame
 
@@ -147,6 +173,15 @@ def mp_gap_study(
 
     ``n_rows`` runs on the task's first rows, ``max_train`` draws that many training rows per
     fold and ``model`` can be a smaller one: small runs for tests, not the benchmark.
+
+    Args:
+        folds: the folds to run (default all five).
+        n_rows: only the task's first rows (tests).
+        max_train: at most this many training rows per fold (tests).
+        model: ``(kind, feature set, parameters)``.
+
+    Returns:
+        The ``MpGapStudy``.
     """
     from bandgaps.analyses.measured_inputs import task_frame
 
@@ -210,7 +245,14 @@ def mp_gap_study(
 
 
 def run_mp_gap(folds=None) -> BenchmarkRun:
-    """The ``mp_gap`` benchmark entry on the official folds (``mp_gap_study``'s run)."""
+    """The ``mp_gap`` benchmark entry on the official folds (``mp_gap_study``'s run).
+
+    Args:
+        folds: the folds to run (default all five).
+
+    Returns:
+        The ``BenchmarkRun``.
+    """
     return mp_gap_study(folds).run
 
 

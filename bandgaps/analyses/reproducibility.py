@@ -102,7 +102,16 @@ def featurization_benchmark(
 ) -> pd.DataFrame:
     """Time featurization three ways, now: matminer one formula at a time (skipped with
     ``matminer_rows=0``), ours computed (cold) and ours read back from a throw-away disk cache
-    (warm)."""
+    (warm).
+
+    Args:
+        formulas: the formulas timed.
+        matminer_rows: rows timed through matminer one at a time.
+        feature_set: the features.
+
+    Returns:
+        One row per way: seconds and formulas/s.
+    """
     from pymatgen.core import Composition
 
     from bandgaps.features.composition import CompositionFeatures, get_feature_set
@@ -140,7 +149,14 @@ def featurization_benchmark(
 def stage_timings(results) -> pd.DataFrame:
     """Seconds each expensive stage took when it was computed, read from the cached results of
     ``bandgaps.analyses.discussion.collect`` (a warm build reuses them, so these are the
-    times of the build that first computed them)."""
+    times of the build that first computed them).
+
+    Args:
+        results: the cache's records.
+
+    Returns:
+        One row per stage.
+    """
     rows = []
 
     def add(stage, what, items, seconds):
@@ -207,7 +223,15 @@ def stage_costs(records: list[dict] | None = None, used: set[str] | None = None)
     """Cold cost of each cached stage of the study: the seconds its entries took to compute
     (their own time, sub-stages excluded), read from the result cache's records. Only entries
     the current code can reach count and, when ``used`` names result files (by default those
-    the site's kept pages read, ``bandgaps.pagecache.site_reads``), only those."""
+    the site's kept pages read, ``bandgaps.pagecache.site_reads``), only those.
+
+    Args:
+        records: build records (default the build log's).
+        used: only these stages.
+
+    Returns:
+        One row per stage: entries, seconds.
+    """
     from bandgaps import cache, pagecache
 
     records = cache.records() if records is None else records
@@ -224,7 +248,14 @@ def stage_costs(records: list[dict] | None = None, used: set[str] | None = None)
 
 
 def page_budgets(records: list[dict] | None = None) -> pd.DataFrame:
-    """The latest cold build's seconds per page beside each page's budget."""
+    """The latest cold build's seconds per page beside each page's budget.
+
+    Args:
+        records: build records (default the build log's).
+
+    Returns:
+        One row per page: seconds, budget, within it.
+    """
     records = buildlog.read_log() if records is None else records
     rec = buildlog.latest("cold", records)
     pages = pd.Series(rec["pages"] if rec else {}, dtype=float)
@@ -235,7 +266,14 @@ def page_budgets(records: list[dict] | None = None) -> pd.DataFrame:
 
 
 def build_history(records: list[dict] | None = None) -> pd.DataFrame:
-    """Recorded site builds (newest last): when, cold/warm/partial, seconds, pages rendered."""
+    """Recorded site builds (newest last): when, cold/warm/partial, seconds, pages rendered.
+
+    Args:
+        records: build records (default the build log's).
+
+    Returns:
+        One row per build.
+    """
     records = buildlog.read_log() if records is None else records
     return pd.DataFrame(
         [
@@ -263,7 +301,14 @@ def build_history(records: list[dict] | None = None) -> pd.DataFrame:
 
 
 def page_times(records: list[dict] | None = None) -> pd.DataFrame:
-    """Seconds per page of the latest cold and the latest warm build (one column each)."""
+    """Seconds per page of the latest cold and the latest warm build (one column each).
+
+    Args:
+        records: build records (default the build log's).
+
+    Returns:
+        One row per page.
+    """
     records = buildlog.read_log() if records is None else records
     cols = {}
     for kind in ("cold", "warm"):

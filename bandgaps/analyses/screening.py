@@ -144,7 +144,16 @@ def _table(name: str, formulas: list[str]) -> Path:
 
 @dataclass
 class SpaceScreen:
-    """The chemical-space screen: every row's predictions and the run's report."""
+    """The chemical-space screen: every row's predictions and the run's report.
+
+    Attributes:
+        predictions: every row's predictions.
+        errors: rows that could not be predicted.
+        rows: the input's rows.
+        seconds: the run's wall time.
+        rows_per_second: its rate.
+        workers: worker processes.
+    """
 
     predictions: pd.DataFrame
     errors: pd.DataFrame
@@ -188,7 +197,15 @@ def space_screen() -> SpaceScreen:
 
 def pv_candidates(result: SpaceScreen, window: tuple[float, float] = PV_WINDOW) -> pd.DataFrame:
     """Rows whose measured gap lies in ``window``, the surest non-metals first (lowest metal
-    probability, then lowest committee spread), with the PBE gap beside them."""
+    probability, then lowest committee spread), with the PBE gap beside them.
+
+    Args:
+        result: the space screen.
+        window: the measured-gap window (eV).
+
+    Returns:
+        The rows inside it, ordered.
+    """
     p = result.predictions
     inside = p[p[MEASURED].between(*window)].copy()
     inside["n_elements"] = [len(_elements(f)) for f in inside["formula"]]
@@ -236,7 +253,15 @@ BENCH_RUNS = ((100_000, 2), (200_000, 1), (200_000, 2), (1_000_000, 2))
 
 def throughput(runs=BENCH_RUNS, model: str = "pbe-gap") -> pd.DataFrame:
     """Composition screens of generated formulas end to end (read → features → LightGBM →
-    Parquet) on embedded clusters of 1 or 2 workers: rate, start-up and peak memory per run."""
+    Parquet) on embedded clusters of 1 or 2 workers: rate, start-up and peak memory per run.
+
+    Args:
+        runs: ``(rows, workers)`` pairs.
+        model: the model screened.
+
+    Returns:
+        One row per run.
+    """
     from bandgaps.screening import chemical_space
 
     def compute() -> pd.DataFrame:
@@ -275,7 +300,16 @@ def structure_throughput(max_atoms: int = 12, n_cells: int = 20_000, workers: in
     """The pretrained 2018 MEGNet band-gap model screening ``n_cells`` rows of enumerated Si–Ge
     cells (every cell of up to ``max_atoms`` atoms, repeated in order) written as one extended
     XYZ file: structures per second end to end and once the workers are up, and each step's
-    worker time per structure."""
+    worker time per structure.
+
+    Args:
+        max_atoms: the largest enumerated cell.
+        n_cells: rows screened.
+        workers: worker processes.
+
+    Returns:
+        Cells, rates, start-up, and each step's worker milliseconds per structure.
+    """
 
     def compute() -> dict:
         import shutil

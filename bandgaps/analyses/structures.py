@@ -86,7 +86,14 @@ def pretrained_on_snapshot() -> pd.DataFrame:
 
 def pretrained_metrics(pred: pd.DataFrame) -> pd.DataFrame:
     """The 2018 model scored on the snapshot: non-metals alone, and all rows with the
-    classifier in front (a predicted metal gets gap 0)."""
+    classifier in front (a predicted metal gets gap 0).
+
+    Args:
+        pred: the snapshot's predictions.
+
+    Returns:
+        One row per row set: MAE and more.
+    """
     nm = pred["band_gap"] > 0
     gated = np.where(pred["p(non-metal)"] >= 0.5, np.clip(pred["megnet-2018"], 0, None), 0.0)
     rows = [
@@ -103,7 +110,14 @@ def pretrained_metrics(pred: pd.DataFrame) -> pd.DataFrame:
 
 
 def classifier_accuracy(pred: pd.DataFrame) -> dict[str, float]:
-    """Share of metals and of non-metals the 2018 classifier labels correctly."""
+    """Share of metals and of non-metals the 2018 classifier labels correctly.
+
+    Args:
+        pred: the snapshot's predictions (with the classifier's).
+
+    Returns:
+        ``{"metals": share, "non-metals": share}``.
+    """
     nm = (pred["band_gap"] > 0).to_numpy()
     says_nm = (pred["p(non-metal)"] >= 0.5).to_numpy()
     return {"metals": float(np.mean(~says_nm[~nm])), "non-metals": float(np.mean(says_nm[nm]))}
@@ -134,7 +148,17 @@ def train_from_scratch(
     max_rows: int | None = None,
     **params,
 ) -> TrainingRun:
-    """Train MEGNet on the snapshot's non-metals (80:10:10 split, seed 42), score test rows."""
+    """Train MEGNet on the snapshot's non-metals (80:10:10 split, seed 42), score test rows.
+
+    Args:
+        epochs: the most epochs.
+        patience: early-stopping patience.
+        max_rows: at most this many rows (tests).
+        **params: ``MEGNetRegressor``'s other parameters.
+
+    Returns:
+        The ``TrainingRun``: learning curve, test MAE, predictions.
+    """
     from bandgaps.models.megnet_training import MEGNetRegressor
 
     settings = {"epochs": epochs, "patience": patience, "random_state": SEED, **params}
@@ -248,7 +272,19 @@ def supercell_sweep(
     disorder_points: int = 101,
     scale: str = "vegard",
 ) -> SupercellSweep:
-    """Build the enumerated, SQS and random cells and predict them with every model."""
+    """Build the enumerated, SQS and random cells and predict them with every model.
+
+    Args:
+        max_atoms: the largest enumerated cell.
+        sqs_steps: annealing steps per SQS.
+        random_sizes: random cells' sizes (8·n³ atoms).
+        random_seeds: random cells per size and x.
+        disorder_points: x values of the disordered cell.
+        scale: ``vegard`` or ``none``.
+
+    Returns:
+        The ``SupercellSweep``.
+    """
     from bandgaps.data import catalog
     from bandgaps.structures import alloys
 
@@ -340,7 +376,14 @@ def sweep_long(sweep: SupercellSweep) -> pd.DataFrame:
 
 
 def sweep_statistics(sweep: SupercellSweep) -> pd.DataFrame:
-    """Per model, method and x: number of cells, mean, spread (std, min, max) of predictions."""
+    """Per model, method and x: number of cells, mean, spread (std, min, max) of predictions.
+
+    Args:
+        sweep: the supercell sweep.
+
+    Returns:
+        One row per model, method and x.
+    """
     long = sweep_long(sweep)
     long["x"] = long["x"].round(3)
     grouped = long.groupby(["model", "method", "x"])["mean"]
@@ -363,7 +406,14 @@ def disorder_label(fidelity: str) -> str:
 
 def sweep_mae(sweep: SupercellSweep) -> pd.DataFrame:
     """MAE of each model's mean curve (averaged over all ordered cells at each x, and over the
-    disordered-cell curve) against the experimental curve."""
+    disordered-cell curve) against the experimental curve.
+
+    Args:
+        sweep: the supercell sweep.
+
+    Returns:
+        One row per model and curve temperature.
+    """
     cells = sweep_long(sweep).groupby("model", sort=False).size()
     rows = []
     for model, curve in ordered_curves(sweep).groupby("model", sort=False):

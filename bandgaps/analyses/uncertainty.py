@@ -35,12 +35,27 @@ ADAPTIVE = "adaptive"
 
 
 def band_rows(frame: pd.DataFrame) -> tuple[np.ndarray, ...]:
-    """``(target, prediction, lower band, upper band)`` of a result frame."""
+    """``(target, prediction, lower band, upper band)`` of a result frame.
+
+    Args:
+        frame: a result frame (target, prediction, band).
+
+    Returns:
+        ``(target, prediction, lower band, upper band)``.
+    """
     return tuple(frame[c].to_numpy(float) for c in ("target", "mean", "lower_band", "upper_band"))
 
 
 def calibrators(result: FitResult, cal: str = "val") -> dict[str, IntervalCalibrator]:
-    """The constant interval and the model's own adaptive choice, both fitted on ``cal``."""
+    """The constant interval and the model's own adaptive choice, both fitted on ``cal``.
+
+    Args:
+        result: a fit's result (``FitResult``): its sets' predictions.
+        cal: the calibration set.
+
+    Returns:
+        ``{"constant": …, "adaptive": …}``.
+    """
     rows = band_rows(result.frame(cal))
     method, grouping = parse_label(result.interval_method or "absolute")
     return {
@@ -78,7 +93,19 @@ def _groups(frame: pd.DataFrame) -> dict[str, dict[str, np.ndarray]]:
 
 @dataclass
 class IntervalStudy:
-    """Constant vs adaptive intervals of one model on its test rows (every fold's, pooled)."""
+    """Constant vs adaptive intervals of one model on its test rows (every fold's, pooled).
+
+    Attributes:
+        model: the model's name.
+        method: the adaptive method chosen.
+        summary: method, level, coverage, mean width, width–error ρ.
+        groups: coverage and width within the target's groups (90 %).
+        candidates: every method on test, with its calibration score.
+        widths: per test row: |error| and each method's 90 % width.
+        sigma: ±1σ and ±2σ coverage of the raw and the recalibrated σ.
+        sigma_scale: the σ recalibration factor.
+        folds: per fold: the method and σ scale chosen on its calibration rows.
+    """
 
     model: str
     method: str
@@ -115,6 +142,16 @@ def interval_study(
 
     ``results`` is one fit or one per fold: each fold's intervals are calibrated on its own
     ``cal`` rows and scored on its own ``test`` rows, and the figures pool every fold's rows.
+
+    Args:
+        results: one fit, or one per fold (pooled).
+        model: the model's name.
+        cal: the calibration set.
+        test: the test set.
+        levels: the coverages.
+
+    Returns:
+        The ``IntervalStudy``.
     """
     results = [results] if isinstance(results, FitResult) else list(results)
     frames, per, cand, sigma_parts = [], {}, {}, {"raw σ": [], "recalibrated σ": []}
@@ -221,7 +258,16 @@ def interval_study(
 
 
 def width_error_bins(widths: pd.DataFrame, method: str, n_bins: int = 10) -> pd.DataFrame:
-    """Mean |error| per decile of a method's interval width (one point per decile)."""
+    """Mean |error| per decile of a method's interval width (one point per decile).
+
+    Args:
+        widths: ``IntervalStudy.widths``.
+        method: the interval method.
+        n_bins: bins of width.
+
+    Returns:
+        One row per bin: mean width and mean |error|.
+    """
     w = widths[method].to_numpy()
     err = widths["|error|"].to_numpy()
     ranks = pd.Series(w).rank(method="first").to_numpy()
@@ -240,6 +286,17 @@ def width_error_bins(widths: pd.DataFrame, method: str, n_bins: int = 10) -> pd.
 
 @dataclass
 class LeaveClusterOut:
+    """
+
+    Attributes:
+        clusters: per held-out cluster: size, typical elements, MAE, coverages.
+        pooled: per method: coverage, width and ρ over all held-out rows.
+        domain: ρ of each domain score with |error| on the held-out rows.
+        results: each held-out cluster's fit.
+        train_drawn: training rows drawn before clustering.
+        train_available: the fold's training rows (calibration rows apart) in all.
+    """
+
     clusters: pd.DataFrame  # per held-out cluster: size, typical elements, MAE, coverages
     pooled: pd.DataFrame  # per method: coverage, width, ρ over all held-out rows
     domain: pd.DataFrame  # ρ of each domain score with |error| on the held-out rows
@@ -339,7 +396,19 @@ def leave_cluster_out(
     The same model also predicts the other families' test rows, so each held-out MAE has a
     seen-chemistry MAE beside it from one fit. ``max_train`` draws that many training rows
     (seeded) before clustering: five fits on all 76,000 rows take about 15 minutes on two
-    cores, on 8,000 about one."""
+    cores, on 8,000 about one.
+
+    Args:
+        kind: ``rf`` or ``lgbm``.
+        feature_set: the composition features.
+        params: the regressor's parameters.
+        n_clusters: chemical families.
+        max_train: training rows drawn (``None``: all).
+        fold: the official fold.
+
+    Returns:
+        The ``LeaveClusterOut`` study.
+    """
     from bandgaps.analyses.common import subsample
     from bandgaps.analyses.mp_gap import fold_rows
     from bandgaps.features.composition import CompositionFeatures, known_features
@@ -387,7 +456,14 @@ def leave_cluster_out(
 
 def domain_scores(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Spearman ρ of each candidate score with |error|, the share flagged and the MAE inside
-    and outside the domain, per named set of result frames."""
+    and outside the domain, per named set of result frames.
+
+    Args:
+        frames: per score name, a frame of the score and |error|.
+
+    Returns:
+        One row per score.
+    """
     rows = []
     for name, frame in frames.items():
         err = np.abs(frame["target"] - frame["mean"]).to_numpy()

@@ -23,6 +23,14 @@ ROOM_T = 300.0
 def varshni_shift(element: str, t_from: float = CURVE_T, t_to: float = ROOM_T) -> float:
     """Change of an element's gap from ``t_from`` to ``t_to`` (eV, negative when warming).
 
+    Args:
+        element: ``Si`` or ``Ge``.
+        t_from: in K.
+        t_to: in K.
+
+    Returns:
+        The change (eV).
+
     Examples:
         >>> round(varshni_shift("Si"), 3), round(varshni_shift("Ge"), 3)
         (-0.045, -0.08)
@@ -33,7 +41,15 @@ def varshni_shift(element: str, t_from: float = CURVE_T, t_to: float = ROOM_T) -
 
 def curve_at(x, temperature: float = CURVE_T) -> np.ndarray:
     """Weber & Alonso's curve (4.2 K), or brought to ``temperature`` by shifting each end by
-    its measured temperature dependence and interpolating the shift linearly in x."""
+    its measured temperature dependence and interpolating the shift linearly in x.
+
+    Args:
+        x: Ge fractions.
+        temperature: in K.
+
+    Returns:
+        The gaps (eV).
+    """
     x = np.asarray(x, float)
     gap = weber_alonso_gap(x)
     if temperature == CURVE_T:

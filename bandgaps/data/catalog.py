@@ -44,7 +44,13 @@ PROVENANCE_SUFFIX = ".provenance.json"
 
 @dataclass(frozen=True)
 class Column:
-    """One column of a loaded data set: its name, unit and meaning."""
+    """One column of a loaded data set.
+
+    Attributes:
+        name: the column's name.
+        unit: its unit ('' when none).
+        meaning: what it holds.
+    """
 
     name: str
     unit: str
@@ -53,7 +59,21 @@ class Column:
 
 @dataclass(frozen=True)
 class Entry:
-    """A pinned snapshot: files with checksums, origin and the meaning of its columns."""
+    """A pinned snapshot: files with checksums, origin and the meaning of its columns.
+
+    Attributes:
+        name: what the CLI and the code call it.
+        kind: ``mp-json``, ``formula-csv``, ``model``, …
+        files: ``(path relative to the snapshot root, sha256)`` pairs, the main file first.
+        title: one line.
+        source: the live source a user with network access regenerates it from.
+        origin: where this exact snapshot was taken from.
+        retrieved: when.
+        rows: its rows (data sets).
+        columns: the meaning of its columns.
+        notes: anything else a user should know.
+        query: the live query's criteria (Materials Project entries).
+    """
 
     name: str
     kind: str
@@ -111,12 +131,29 @@ CATALOG: dict[str, Entry] = _read_catalog()
 
 
 def names(kind: str | None = None) -> list[str]:
-    """Names of the catalog entries, optionally of one kind (``mp-json``, ``model``, …)."""
+    """Names of the catalog entries.
+
+    Args:
+        kind: only entries of this kind (``mp-json``, ``model``, …).
+
+    Returns:
+        The names, in catalog order.
+    """
     return [n for n, e in CATALOG.items() if kind is None or e.kind == kind]
 
 
 def get(name: str) -> Entry:
-    """The ``Entry`` called ``name``; an unknown name lists the known ones."""
+    """The ``Entry`` called ``name``.
+
+    Args:
+        name: a catalog name.
+
+    Returns:
+        The entry.
+
+    Raises:
+        InputError: an unknown name, with the known ones.
+    """
     try:
         return CATALOG[name]
     except KeyError:
@@ -124,7 +161,17 @@ def get(name: str) -> Entry:
 
 
 def verify(name: str) -> Path:
-    """Check every file of entry ``name`` against its sha256 and return the main file's path."""
+    """Check every file of entry ``name`` against its sha256.
+
+    Args:
+        name: a catalog name.
+
+    Returns:
+        The main file's path.
+
+    Raises:
+        SnapshotError: a missing file or a checksum mismatch, with the fix.
+    """
     entry = get(name)
     root = shared_root()
     for rel, expected in entry.files:
@@ -145,7 +192,14 @@ def verify(name: str) -> Path:
 
 
 def path(name: str) -> Path:
-    """Verified path of the main file of entry ``name`` (for model weights and raw files)."""
+    """Verified path of the main file of entry ``name`` (for model weights and raw files).
+
+    Args:
+        name: a catalog name.
+
+    Returns:
+        The main file's path, its checksum verified.
+    """
     return verify(name)
 
 
@@ -157,6 +211,12 @@ def load(name: str) -> pd.DataFrame:
     ``structure`` columns; formula tables with ``formula``, ``composition`` and ``target``.
     Formulas pymatgen cannot parse are dropped with a warning and listed in
     ``df.attrs["dropped"]``.
+
+    Args:
+        name: a catalog name.
+
+    Returns:
+        The data set.
     """
     entry = get(name)
     file = verify(name)
@@ -189,6 +249,12 @@ def load_snapshot_file(file: str | Path) -> pd.DataFrame:
 
     When the provenance record sits beside the file its checksum is verified too, and the
     record is kept in ``df.attrs["provenance"]``.
+
+    Args:
+        file: the ``.json.gz`` snapshot.
+
+    Returns:
+        The data set, as ``load`` returns a catalog one.
     """
     file = Path(file)
     if not file.is_file():
@@ -210,7 +276,14 @@ def load_snapshot_file(file: str | Path) -> pd.DataFrame:
 
 
 def read_provenance(file: str | Path) -> dict:
-    """The provenance record beside a fetched snapshot (``{}`` when there is none)."""
+    """The provenance record beside a fetched snapshot.
+
+    Args:
+        file: the snapshot.
+
+    Returns:
+        The record (``{}`` when there is none).
+    """
     prov_path = Path(str(file) + PROVENANCE_SUFFIX)
     if not prov_path.is_file():
         return {}

@@ -22,7 +22,15 @@ ISOLATION_CUTOFF = 4.0
 
 @dataclass(frozen=True)
 class CleaningStep:
-    """What one rule did: rows before and after, and a line on why."""
+    """What one rule did: rows before and after, and a line on why.
+
+    Attributes:
+        rule: the rule's function name.
+        before: rows before it.
+        after: rows after it.
+        why: one line on why.
+        dropped: index labels of the removed rows, in input order.
+    """
 
     rule: str
     before: int
@@ -55,6 +63,14 @@ def keep_lowest_energy_polymorph(
     identical inputs with different targets; the ground state is the physically meaningful one.
     Ties keep the first row in the input order.
 
+    Args:
+        df: the table.
+        formula: its formula column.
+        energy: its energy column (lower is kept).
+
+    Returns:
+        The table without the other polymorphs, the step recorded in ``attrs["cleaning"]``.
+
     Examples:
         >>> import pandas as pd
         >>> df = pd.DataFrame({"formula": ["TiO2", "TiO2", "Si"], "e_above_hull": [0.01, 0.0, 0.0],
@@ -75,6 +91,13 @@ def keep_lowest_energy_polymorph(
 def isolated_site_mask(structure: Structure, cutoff: float = ISOLATION_CUTOFF) -> np.ndarray:
     """Boolean mask of the sites with no neighbour (periodic images included) within ``cutoff``.
 
+    Args:
+        structure: the structure.
+        cutoff: the radius in Å.
+
+    Returns:
+        One flag per site.
+
     Examples:
         >>> from pymatgen.core import Lattice, Structure
         >>> lone = Structure(Lattice.cubic(10.0), ["Si", "Si"], [[0, 0, 0], [0.5, 0.5, 0.5]])
@@ -94,6 +117,14 @@ def drop_isolated_atoms(
 
     Such structures (isolated molecules or atoms in a large box) are not the bulk solids the
     models are meant for, and graph models see their lone atoms as disconnected nodes.
+
+    Args:
+        df: the table.
+        structure: its structure column.
+        cutoff: the radius in Å.
+
+    Returns:
+        The table without them, the step recorded in ``attrs["cleaning"]``.
     """
     has_isolated = np.array(
         [isolated_site_mask(s, cutoff).any() for s in df[structure]], dtype=bool
@@ -107,7 +138,15 @@ def drop_isolated_atoms(
 
 
 def dropped_rows(df: pd.DataFrame, rule: str) -> tuple:
-    """Index labels that ``rule`` removed on the way to ``df`` (labels of the original table)."""
+    """Index labels that ``rule`` removed on the way to ``df`` (labels of the original table).
+
+    Args:
+        df: a cleaned table.
+        rule: the rule's name.
+
+    Returns:
+        The labels (empty when the rule did not run).
+    """
     for step in df.attrs.get("cleaning", []):
         if step["rule"] == rule:
             return tuple(step["dropped"])
@@ -115,7 +154,14 @@ def dropped_rows(df: pd.DataFrame, rule: str) -> tuple:
 
 
 def cleaning_report(df: pd.DataFrame) -> pd.DataFrame:
-    """Table of the rules applied to ``df`` (rule, before, after, removed, why), in order."""
+    """Table of the rules applied to ``df``, in order.
+
+    Args:
+        df: a cleaned table.
+
+    Returns:
+        One row per rule: rule, before, after, removed, why.
+    """
     steps = [CleaningStep(**s) for s in df.attrs.get("cleaning", [])]
     return pd.DataFrame(
         [

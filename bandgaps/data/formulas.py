@@ -20,6 +20,16 @@ from bandgaps.errors import InputError
 def parse_formula(formula: object, row: object | None = None) -> Composition:
     """Parse one formula into a ``Composition`` of real elements.
 
+    Args:
+        formula: the formula's text (anything else is refused with one clear error).
+        row: where it came from, named in the error (a row number, a name).
+
+    Returns:
+        The ``Composition``.
+
+    Raises:
+        InputError: empty, unparsable, an unknown element or an absurd amount.
+
     Examples:
         >>> parse_formula("Si49Ge51").reduced_formula
         'Si49Ge51'
@@ -64,9 +74,16 @@ def _short(formula: object, limit: int = 40) -> str:
 def parse_formulas(
     formulas: Iterable[object], index: Iterable[object] | None = None, on_error: str = "raise"
 ) -> tuple[list[Composition | None], list[tuple]]:
-    """Parse many formulas; return the compositions and the ``(row, formula, reason)`` failures.
+    """Parse many formulas (each distinct text once).
 
-    ``on_error="raise"`` stops at the first bad formula; ``"drop"`` puts ``None`` in its place.
+    Args:
+        formulas: the formulas' texts.
+        index: the rows' names in errors (default 0, 1, …).
+        on_error: ``"raise"`` stops at the first bad formula; ``"drop"`` puts ``None`` in its
+            place.
+
+    Returns:
+        ``(compositions, failures)``, the failures as ``(row, formula, reason)``.
     """
     if on_error not in {"raise", "drop"}:
         raise ValueError("on_error must be 'raise' or 'drop'")
@@ -101,6 +118,12 @@ def numbers_from_text(values: Iterable[object]) -> np.ndarray:
     parser that reads outside an array on an exponent past 2**31 (a crash that depends on
     the memory layout), and a user's table may hold anything.
 
+    Args:
+        values: the cells (text, numbers or ``None``), or a numeric array.
+
+    Returns:
+        A float array, NaN where a cell is not a number.
+
     >>> numbers_from_text(["1.5", " 2 ", "", "x", "1e2147483649", "nan", 3, None, "1_0"])
     array([1.5, 2. , nan, nan, inf, nan, 3. , nan, nan])
     """
@@ -121,7 +144,15 @@ def _number(value: object) -> float:
 
 def read_formula_csv(file, what: str = "Formula file"):
     """Read a user's CSV with a ``formula`` column; one clear error for a missing, empty,
-    unreadable or formula-less file. ``what`` names the file in the messages."""
+    unreadable or formula-less file.
+
+    Args:
+        file: the CSV's path.
+        what: how the messages name the file.
+
+    Returns:
+        The table as a ``DataFrame``.
+    """
     from pathlib import Path
 
     import pandas as pd

@@ -55,6 +55,14 @@ DEFAULT_FIELDS = (
 class MPQuery:
     """Criteria of a summary search; defaults reproduce the shared snapshot's selection.
 
+    Attributes:
+        has_props: properties a material must have (``bandstructure``: the line-mode band
+            structure workflow ran, so the gap is not from a loose k-grid).
+        nelements: the least and most elements (``None``: any).
+        energy_above_hull: the range in eV/atom (``None``: any).
+        deprecated: include deprecated materials.
+        fields: the fields fetched.
+
     Examples:
         >>> MPQuery().search_kwargs()["has_props"]
         ['bandstructure']
@@ -85,7 +93,17 @@ class MPQuery:
 
 
 def resolve_api_key(api_key: str | None = None) -> str:
-    """The API key given, or ``$MP_API_KEY``; a clear ``MPAuthError`` when there is none."""
+    """The API key given, or ``$MP_API_KEY``.
+
+    Args:
+        api_key: a key, or ``None`` to read the variable.
+
+    Returns:
+        The key.
+
+    Raises:
+        MPAuthError: there is none, with where to get one.
+    """
     key = (api_key or os.environ.get(API_KEY_ENV, "")).strip()
     if not key:
         raise MPAuthError(f"No Materials Project API key: {API_KEY_ENV} is not set. {KEY_HELP}")
@@ -98,7 +116,14 @@ def resolve_api_key(api_key: str | None = None) -> str:
 
 
 def resolve_endpoint(endpoint: str | None = None) -> str:
-    """The endpoint given, or ``$MP_API_ENDPOINT``, or the public API; always ends with ``/``."""
+    """The endpoint given, or ``$MP_API_ENDPOINT``, or the public API.
+
+    Args:
+        endpoint: an address, or ``None``.
+
+    Returns:
+        The address, ending with ``/``.
+    """
     url = endpoint or os.environ.get(ENDPOINT_ENV) or DEFAULT_ENDPOINT
     return url if url.endswith("/") else url + "/"
 
@@ -108,6 +133,13 @@ def check_reachable(endpoint: str, timeout: float = 5.0) -> None:
 
     mp-api's first request (the heartbeat) has no timeout of its own, so an offline machine could
     otherwise wait on DNS or a dropped connection for minutes.
+
+    Args:
+        endpoint: the API's address.
+        timeout: seconds to wait.
+
+    Raises:
+        MPQueryError: the endpoint cannot be reached in time.
     """
     parsed = urlparse(endpoint)
     host = parsed.hostname or ""
@@ -172,11 +204,19 @@ def query_mp(
     chunk_size: int = 1000,
     progress: bool = True,
 ) -> tuple[pd.DataFrame, dict]:
-    """Run the summary search and return ``(rows, info)``.
+    """Run the summary search with the real ``mp-api`` client.
 
-    ``rows`` has one row per material in snapshot format (``material_id``, ``formula_pretty``,
-    ``band_gap``, ``e_above_hull``, ``final_structure`` …); ``info`` carries the database version
-    and versions of the client, for the provenance record.
+    Args:
+        query: the criteria.
+        api_key: the key (default ``$MP_API_KEY``).
+        endpoint: the API's address (default ``$MP_API_ENDPOINT`` or the public API).
+        chunk_size: documents per request.
+        progress: draw a progress bar.
+
+    Returns:
+        ``(rows, info)``: one row per material in snapshot format (``material_id``,
+        ``formula_pretty``, ``band_gap``, ``e_above_hull``, ``final_structure`` …), and the
+        database's and client's versions for the provenance record.
     """
     key = resolve_api_key(api_key)
     url = resolve_endpoint(endpoint)
@@ -235,10 +275,22 @@ def fetch_snapshot(
     chunk_size: int = 1000,
     progress: bool = True,
 ) -> dict:
-    """Query MP and write ``out`` (``.json.gz``) plus ``out.provenance.json``; return the record.
+    """Query MP and write ``out`` (``.json.gz``) plus ``out.provenance.json``.
 
     Both files are written to temporary names and renamed, so a failed query or an interrupted
     write never leaves a partial snapshot.
+
+    Args:
+        out: the snapshot file (``.json.gz``).
+        query: the criteria.
+        dataset: the catalog name it renews, kept in the record.
+        api_key: the key (default ``$MP_API_KEY``).
+        endpoint: the API's address.
+        chunk_size: documents per request.
+        progress: draw a progress bar.
+
+    Returns:
+        The provenance record (query, date, database version, rows, sha256).
     """
     from matminer.utils.io import store_dataframe_as_json
 

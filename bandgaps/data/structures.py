@@ -25,6 +25,12 @@ _NEGATIVE_CIF_LENGTH = re.compile(
 def read_structure(file: str | Path) -> Structure:
     """Read a POSCAR/CONTCAR, CIF, extended XYZ or any format pymatgen recognises by name.
 
+    Args:
+        file: the structure file.
+
+    Returns:
+        The ``Structure``, checked as ``parse_structure`` checks it.
+
     Examples:
         >>> from bandgaps.data.catalog import path
         >>> read_structure(path("si-mp-149")).composition.reduced_formula
@@ -46,6 +52,12 @@ def text_format(name: str | Path) -> str | None:
     """The format of a structure text by its file name: ``cif``, ``extxyz``, ``poscar`` (a name
     holding POSCAR or CONTCAR, or ``*.vasp``), or ``None`` for anything else.
 
+    Args:
+        name: a file name or path (``cells.extxyz#12`` names frame 12 of an XYZ file).
+
+    Returns:
+        The format, or ``None``.
+
     Examples:
         >>> text_format("cells/POSCAR_3"), text_format("GaAs.poscar"), text_format("a.cif")
         ('poscar', 'poscar', 'cif')
@@ -66,8 +78,19 @@ def text_format(name: str | Path) -> str | None:
 
 
 def parse_structure(text: str, name: str | Path) -> Structure:
-    """A structure from the text of a file called ``name`` (its format from the name; POSCAR
-    when the name does not say), with the checks of ``read_structure``."""
+    """A structure from the text of a file, with the checks of ``read_structure``.
+
+    Args:
+        text: the file's content.
+        name: the file's name: it gives the format (POSCAR when it does not say) and names
+            the file in errors.
+
+    Returns:
+        The ``Structure``.
+
+    Raises:
+        InputError: empty, unparsable, unknown elements, overlapping sites, a degenerate cell.
+    """
     fmt = text_format(name) or "poscar"
 
     def parse() -> Structure:

@@ -50,6 +50,14 @@ def known_features(feature_set: str, formulas: Sequence[str], matrix: np.ndarray
     A study that fits many subsets of one table (folds, their calibration rows, held-out
     families) computes the table's features once: a formula's features depend on the formula
     alone, so the rows read are the rows a computation would give.
+
+    Args:
+        feature_set: the feature set ``matrix`` was computed with.
+        formulas: the table's formulas.
+        matrix: their features, one row each.
+
+    Yields:
+        Nothing: the rows are known within the ``with`` block.
     """
     matrix = np.asarray(matrix)
     if matrix.shape[0] != len(formulas):
@@ -68,7 +76,14 @@ MAX_Z = 103
 
 @dataclass(frozen=True)
 class FeatureSet:
-    """A named, versioned recipe of matminer composition featurizers."""
+    """A named, versioned recipe of matminer composition featurizers.
+
+    Attributes:
+        name: what models and the CLI call it.
+        description: one line.
+        recipe: ``(featurizer class name, keyword arguments)`` pairs, in column order.
+        version: bumped when the recipe's output changes.
+    """
 
     name: str
     description: str
@@ -146,7 +161,17 @@ FEATURE_SETS: dict[str, FeatureSet] = {
 
 
 def get_feature_set(name: str | FeatureSet) -> FeatureSet:
-    """Look up a feature set by name, with a clear error listing the known ones."""
+    """Look up a feature set by name.
+
+    Args:
+        name: its name (or a ``FeatureSet``, returned as it is).
+
+    Returns:
+        The ``FeatureSet``.
+
+    Raises:
+        InputError: an unknown name, with the known ones.
+    """
     if isinstance(name, FeatureSet):
         return name
     try:
@@ -377,7 +402,19 @@ def _as_compositions(items: Sequence, index: Sequence | None = None) -> list[Com
 
 
 def check_element_data(comp: Composition, label: object, row: object) -> Composition:
-    """``comp`` when every element has tabulated data (H–Lr), else one clear error."""
+    """``comp`` when every element has tabulated data (H–Lr), else one clear error.
+
+    Args:
+        comp: the composition.
+        label: how the error names it (its formula).
+        row: where it came from (a row number).
+
+    Returns:
+        ``comp``.
+
+    Raises:
+        InputError: an element without tabulated data.
+    """
     for el in comp.elements:
         z = getattr(el, "Z", None)
         if z is None or z > MAX_Z:
@@ -404,10 +441,14 @@ def _shared_blocks(fs: FeatureSet) -> list[_Block]:
 class CompositionFeatures(BaseEstimator, TransformerMixin):
     """A named composition feature set, as a matminer-style featurizer and sklearn transformer.
 
-    ``transform`` accepts formulas (``str``) or ``Composition`` objects and
-    returns a DataFrame with one column per feature. With ``cache=True`` the matrix for a given
-    list of formulas is stored on disk under the package cache, keyed by the formulas and the
-    feature-set configuration.
+    ``transform`` accepts formulas (``str``) or ``Composition`` objects and returns one column
+    per feature.
+
+    Args:
+        feature_set: ``magpie``, ``magpie+fractions`` or another of ``FEATURE_SETS``.
+        cache: store the matrix of a list of formulas in the result cache, keyed by the
+            formulas and the feature set's configuration.
+        chunk_size: compositions featurized per vectorised chunk.
     """
 
     def __init__(self, feature_set: str = "magpie", cache: bool = True, chunk_size: int = 4096):
@@ -421,11 +462,26 @@ class CompositionFeatures(BaseEstimator, TransformerMixin):
         return _shared_blocks(get_feature_set(self.feature_set))
 
     def featurize(self, comp: Composition | str) -> list[float]:
-        """Features of one composition, in the order of ``feature_labels``."""
+        """Features of one composition, in the order of ``feature_labels``.
+
+        Args:
+            comp: a ``Composition`` or a formula.
+
+        Returns:
+            The features.
+        """
         return self.featurize_many([comp])[0].tolist()
 
     def featurize_many(self, comps: Sequence, index: Sequence | None = None) -> np.ndarray:
-        """Feature matrix ``(len(comps), n_features)`` computed in vectorised chunks."""
+        """Feature matrix computed in vectorised chunks.
+
+        Args:
+            comps: compositions or formulas.
+            index: the rows' names in errors (default 1, 2, …).
+
+        Returns:
+            An array ``(len(comps), n_features)``.
+        """
         from tqdm import tqdm
 
         from bandgaps.config import progress_enabled
@@ -470,18 +526,40 @@ class CompositionFeatures(BaseEstimator, TransformerMixin):
 
     # scikit-learn's shape -----------------------------------------------------------------
     def fit(self, X=None, y=None):
-        """Nothing to learn; present so the transformer composes in a pipeline."""
+        """Nothing to learn; present so the transformer composes in a pipeline.
+
+        Args:
+            X: ignored.
+            y: ignored.
+
+        Returns:
+            ``self``.
+        """
         self.feature_names_out_ = np.array(self.feature_labels(), dtype=object)
         return self
 
     def get_feature_names_out(self, input_features=None):
+        """The features' names, as scikit-learn asks for them.
+
+        Args:
+            input_features: ignored (the features come from compositions).
+
+        Returns:
+            The labels, as an object array.
+        """
         return np.array(self.feature_labels(), dtype=object)
 
     def transform(self, X) -> np.ndarray:
-        """Feature matrix for formulas/compositions (a sequence, Series, or one-column frame).
+        """Feature matrix for formulas or compositions.
 
         A plain array, so the regressors downstream are fitted without column names;
         ``set_output(transform="pandas")`` or ``featurize`` give a labelled frame.
+
+        Args:
+            X: a sequence, a Series or a one-column frame of formulas or compositions.
+
+        Returns:
+            The feature matrix.
         """
         items, index = _items(X)
         keys = [c.formula if isinstance(c, Composition) else c for c in items]
@@ -523,6 +601,14 @@ def _items(X) -> tuple[list, list]:
 
 def featurize(formulas, feature_set: str = "magpie", cache: bool = True) -> pd.DataFrame:
     """Feature frame for formulas or compositions (cached on disk).
+
+    Args:
+        formulas: formulas or compositions.
+        feature_set: the feature set's name.
+        cache: use the result cache.
+
+    Returns:
+        A frame with one labelled column per feature.
 
     Examples:
         >>> featurize(["Si", "GaAs"]).shape

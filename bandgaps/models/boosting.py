@@ -30,13 +30,24 @@ _ONE_SIGMA = NormalDist().cdf(1.0) - 0.5  # 0.3413...
 class BoostedRegressor(RegressorMixin, BaseEstimator):
     """Average of LightGBM boosters (one per entry of ``objectives``, each with its own seed).
 
-    ``clip_min`` bounds predictions from below (0 for band gaps); ``sigma=False`` skips the
-    two quantile boosters when only point predictions are needed (σ is then NaN).
-    ``early_stopping`` (a fraction, e.g. 0.1) holds out that share of the training rows and
-    stops each booster once its loss there has not improved for 50 rounds, so the number of
-    trees (time, file size) follows the data; ``n_estimators`` is then the upper limit.
-    ``quantile_params`` overrides settings of the two quantile boosters only (default: a third
-    of ``n_estimators``); a band that is recalibrated afterwards can come from smaller ones.
+    Args:
+        objectives: one LightGBM loss per point booster (``l2``, ``huber``, …).
+        n_estimators: boosting rounds (the upper limit with ``early_stopping``).
+        learning_rate: LightGBM's shrinkage.
+        num_leaves: leaves per tree.
+        min_child_samples: the fewest rows in a leaf.
+        subsample: the share of rows each round sees.
+        colsample_bytree: the share of features each tree sees.
+        clip_min: bounds predictions from below (0 for band gaps).
+        sigma: fit the two quantile boosters (15.9 and 84.1 %) that give σ; ``False`` when
+            only point predictions are needed (σ is then NaN).
+        early_stopping: a share of the training rows (e.g. 0.1) held out; each booster stops
+            once its loss there has not improved for 50 rounds, so the number of trees (time,
+            file size) follows the data.
+        quantile_params: settings of the two quantile boosters only (default: a third of
+            ``n_estimators``); a band recalibrated afterwards can come from smaller ones.
+        n_jobs: threads (-1: every core); boosters of one model grow side by side.
+        random_state: the first booster's seed (the others count up from it).
     """
 
     def __init__(
@@ -88,6 +99,15 @@ class BoostedRegressor(RegressorMixin, BaseEstimator):
         )
 
     def fit(self, X, y):
+        """Grow the boosters (side by side where cores allow; the trees do not change).
+
+        Args:
+            X: the feature matrix (NaN allowed).
+            y: the targets.
+
+        Returns:
+            ``self``.
+        """
         X, y = validate_data(self, X, y, ensure_all_finite="allow-nan", y_numeric=True)
         if not self.objectives:
             raise ValueError("objectives must name at least one LightGBM loss")
@@ -166,7 +186,15 @@ class BoostedRegressor(RegressorMixin, BaseEstimator):
         return values if self.clip_min is None else np.maximum(values, self.clip_min)
 
     def predict(self, X, return_std: bool = False):
-        """Mean prediction; with ``return_std=True`` also half the 15.9–84.1 % quantile range."""
+        """The boosters' mean prediction, and σ as half the 15.9–84.1 % quantile range.
+
+        Args:
+            X: the feature matrix.
+            return_std: also return σ.
+
+        Returns:
+            The predictions, or ``(predictions, σ)``.
+        """
         check_is_fitted(self, "boosters_")
         X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan")
         if not return_std:
@@ -175,7 +203,14 @@ class BoostedRegressor(RegressorMixin, BaseEstimator):
         return mean, (hi - lo) / 2
 
     def predict_band(self, X) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(mean, q15.9, q84.1)``: the prediction and its quantile band (NaN without σ)."""
+        """The prediction and its quantile band (NaN without σ).
+
+        Args:
+            X: the feature matrix.
+
+        Returns:
+            ``(mean, q15.9, q84.1)``.
+        """
         check_is_fitted(self, "boosters_")
         X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan")
         mean = self._clip(np.mean([b.predict(X) for b in self.boosters_], axis=0))

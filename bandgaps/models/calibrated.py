@@ -64,6 +64,14 @@ def grouped_calibration_split(
     """Row indices ``(fit, calibration)``: about ``fraction`` of the distinct formulas (with all
     their rows) are held out, so a formula repeated in the data never sits on both sides.
 
+    Args:
+        formulas: each row's formula.
+        fraction: the share of distinct formulas held out.
+        random_state: seeds the choice.
+
+    Returns:
+        ``(fit rows, calibration rows)``.
+
     Examples:
         >>> fit, cal = grouped_calibration_split(["A", "B", "A", "C", "B"], 0.4, 0)
         >>> sorted(set(np.array(["A", "B", "A", "C", "B"])[cal]) & set(
@@ -83,9 +91,16 @@ def grouped_calibration_split(
 class CalibratedCompositionModel(RegressorMixin, BaseEstimator):
     """A named composition model (``rf`` or ``lgbm``) with split-conformal intervals.
 
-    ``params`` go to the regressor; ``random_state`` seeds the calibration split;
-    ``levels`` are the interval coverages reported by default (any level can be asked for);
-    ``interval_method`` is ``"auto"`` or one of ``bandgaps.models.intervals.METHODS``.
+    Args:
+        kind: ``rf`` (random forest on Magpie features) or ``lgbm`` (LightGBM).
+        feature_set: the composition feature set (default the kind's own).
+        params: the regressor's parameters.
+        calibration_fraction: formulas held out (every row of a formula on one side) to
+            calibrate the intervals, the σ scale and the domain; 0 for none.
+        levels: the interval coverages reported by default (any level can be asked for).
+        random_state: seeds the calibration split.
+        cache: cache the features in the result cache.
+        interval_method: ``"auto"`` or one of ``bandgaps.models.intervals.METHODS``.
     """
 
     def __init__(
@@ -110,7 +125,18 @@ class CalibratedCompositionModel(RegressorMixin, BaseEstimator):
 
     # ------------------------------------------------------------------------------------
     def fit(self, X, y, X_cal=None, y_cal=None):
-        """Fit on ``X, y``; calibrate on ``X_cal, y_cal`` or on a grouped share of ``X``."""
+        """Fit on ``X, y``; calibrate on ``X_cal, y_cal`` or on a grouped share of ``X``.
+
+        Args:
+            X: formulas or compositions (a frame may add numeric columns after a
+                ``formula`` column).
+            y: the targets.
+            X_cal: calibration rows, instead of a share of ``X``.
+            y_cal: their targets.
+
+        Returns:
+            ``self``.
+        """
         from bandgaps.models.composition import make_model
 
         formulas, extra = _formulas_and_extra(X)
@@ -182,22 +208,52 @@ class CalibratedCompositionModel(RegressorMixin, BaseEstimator):
         return F
 
     def transform(self, X) -> np.ndarray:
-        """The feature matrix the regressor sees (composition features plus extra columns)."""
+        """The feature matrix the regressor sees (composition features plus extra columns).
+
+        Args:
+            X: formulas or compositions, as for ``fit``.
+
+        Returns:
+            The feature matrix.
+        """
         check_is_fitted(self, "pipeline_")
         return self._features(*_formulas_and_extra(X))
 
     def predict(self, X, return_std: bool = False):
-        """Predicted target (and σ of the regressor with ``return_std=True``)."""
+        """Predicted target, and the regressor's σ.
+
+        Args:
+            X: formulas or compositions, as for ``fit``.
+            return_std: also return σ (not yet scaled: see ``calibrated_std``).
+
+        Returns:
+            The predictions, or ``(predictions, σ)``.
+        """
         return self.predict_features(self.transform(X), return_std=return_std)
 
     def predict_features(self, F: np.ndarray, return_std: bool = False):
-        """``predict`` on a matrix from ``transform`` (to reuse one featurization)."""
+        """``predict`` on a matrix from ``transform`` (to reuse one featurization).
+
+        Args:
+            F: the feature matrix from ``transform``.
+            return_std: also return σ.
+
+        Returns:
+            The predictions, or ``(predictions, σ)``.
+        """
         check_is_fitted(self, "pipeline_")
         return self.pipeline_[-1].predict(F, return_std=return_std)
 
     def predict_band_features(self, F: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(prediction, lower, upper)`` of the regressor's own ±1σ band: the 15.9/84.1 %
-        quantile boosters, or the forest's mean ∓ σ (NaN where the regressor has no σ)."""
+        """The regressor's own ±1σ band: the 15.9/84.1 % quantile boosters, or the forest's
+        mean ∓ σ (NaN where the regressor has no σ).
+
+        Args:
+            F: the feature matrix from ``transform``.
+
+        Returns:
+            ``(prediction, lower, upper)``.
+        """
         check_is_fitted(self, "pipeline_")
         regressor = self.pipeline_[-1]
         if hasattr(regressor, "predict_band"):
@@ -223,9 +279,17 @@ class CalibratedCompositionModel(RegressorMixin, BaseEstimator):
         return values if floor is None else np.maximum(values, floor)
 
     def predict_interval_sets_features(self, F: np.ndarray, level: float, band=None) -> tuple:
-        """``(lower, upper, includes_min)``: the conformal set at ``level`` is [lower, upper]
-        plus, where ``includes_min``, the target's minimum (0 eV: "may be a metal").
-        ``band`` is ``predict_band_features(F)`` when the caller has it already."""
+        """The conformal set at ``level``: [lower, upper] plus, where ``includes_min``, the
+        target's minimum (0 eV: "may be a metal").
+
+        Args:
+            F: the feature matrix from ``transform``.
+            level: the coverage.
+            band: ``predict_band_features(F)`` when the caller has it already.
+
+        Returns:
+            ``(lower, upper, includes_min)``.
+        """
         calibrator = self._require_calibration()
         band = self.predict_band_features(F) if band is None else band
         lo, hi, includes = calibrator.interval_set(*band, float(level))
@@ -234,8 +298,17 @@ class CalibratedCompositionModel(RegressorMixin, BaseEstimator):
     def predict_intervals_features(
         self, F: np.ndarray, levels=None, band=None
     ) -> dict[float, tuple]:
-        """Conformal ``{level: (lower, upper)}`` (stored levels by default) from features: one
-        interval per row, reaching down to the target's minimum where the set includes it."""
+        """Conformal intervals from features: one per row, reaching down to the target's
+        minimum where the set includes it.
+
+        Args:
+            F: the feature matrix from ``transform``.
+            levels: the coverages (default the stored ``levels``).
+            band: ``predict_band_features(F)`` when the caller has it already.
+
+        Returns:
+            ``{level: (lower, upper)}``.
+        """
         band = self.predict_band_features(F) if band is None else band
         out = {}
         for level in levels or self.interval_levels():
@@ -244,28 +317,70 @@ class CalibratedCompositionModel(RegressorMixin, BaseEstimator):
         return out
 
     def predict_interval_features(self, F: np.ndarray, level: float, band=None) -> tuple:
-        """Conformal ``(lower, upper)`` at coverage ``level``, from a feature matrix."""
+        """The conformal interval at one coverage, from a feature matrix.
+
+        Args:
+            F: the feature matrix from ``transform``.
+            level: the coverage.
+            band: ``predict_band_features(F)`` when the caller has it already.
+
+        Returns:
+            ``(lower, upper)``.
+        """
         return self.predict_intervals_features(F, [level], band)[float(level)]
 
     def predict_upper_features(self, F: np.ndarray, risk: float, band=None) -> np.ndarray:
-        """A bound above the truth with probability ≥ 1 − ``risk`` (one-sided, conformal)."""
+        """A bound above the truth with probability ≥ 1 − ``risk`` (one-sided, conformal).
+
+        Args:
+            F: the feature matrix from ``transform``.
+            risk: the probability the truth exceeds the bound.
+            band: ``predict_band_features(F)`` when the caller has it already.
+
+        Returns:
+            The bounds.
+        """
         band = self.predict_band_features(F) if band is None else band
         return self._require_calibration().upper(*band, risk)
 
     def calibrated_std(self, std: np.ndarray) -> np.ndarray:
-        """σ times the fitted scale that makes ±σ cover 68 % of calibration rows."""
+        """σ times the fitted scale that makes ±σ cover 68 % of calibration rows.
+
+        Args:
+            std: the regressor's σ.
+
+        Returns:
+            The scaled σ (unchanged for a model without calibration rows).
+        """
         scale = getattr(self, "sigma_scale_", float("nan"))
         return np.asarray(std, float) * (scale if np.isfinite(scale) else 1.0)
 
     def assess_domain_features(self, F: np.ndarray, compositions, band=None) -> dict[str, object]:
-        """Domain score, unseen elements and the in-domain flag (see ``ApplicabilityDomain``)."""
+        """Domain score, unseen elements and the in-domain flag (see ``ApplicabilityDomain``).
+
+        Args:
+            F: the feature matrix from ``transform``.
+            compositions: the rows' compositions (for their elements).
+            band: ``predict_band_features(F)`` when the caller has it already.
+
+        Returns:
+            ``{"domain score", "in domain", "unseen elements"}``.
+        """
         if getattr(self, "domain_", None) is None:
             raise InputError("This model was trained without a calibration split: no domain")
         _, lo, hi = self.predict_band_features(F) if band is None else band
         return self.domain_.assess(F, compositions, (hi - lo) / 2)
 
     def predict_interval(self, X, level: float) -> tuple[np.ndarray, np.ndarray]:
-        """Lower and upper bounds of the conformal interval at coverage ``level``."""
+        """Lower and upper bounds of the conformal interval at coverage ``level``.
+
+        Args:
+            X: formulas or compositions.
+            level: the coverage.
+
+        Returns:
+            ``(lower, upper)``.
+        """
         return self.predict_interval_features(self.transform(X), level)
 
 

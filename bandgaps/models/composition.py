@@ -30,6 +30,13 @@ class ModelSpec:
     The class is imported only when a model of this kind is built, so the code of a cached fit
     (``bandgaps.cache``) is that of the kind it fits: a random forest's results do not depend
     on the booster's module.
+
+    Attributes:
+        name: ``rf`` or ``lgbm``.
+        description: one line.
+        feature_set: its default feature set.
+        module: where the regressor class lives.
+        class_name: the regressor class's name.
     """
 
     name: str
@@ -64,6 +71,17 @@ MODELS: dict[str, ModelSpec] = {
 
 
 def get_spec(kind: str) -> ModelSpec:
+    """The composition model called ``kind``.
+
+    Args:
+        kind: ``rf`` or ``lgbm``.
+
+    Returns:
+        Its ``ModelSpec``.
+
+    Raises:
+        OptionError: an unknown kind, with the known ones.
+    """
     try:
         return MODELS[kind]
     except KeyError:
@@ -73,7 +91,17 @@ def get_spec(kind: str) -> ModelSpec:
 def make_model(
     kind: str = "rf", feature_set: str | None = None, cache: bool = True, **params
 ) -> Pipeline:
-    """Unfitted pipeline ``features → regressor`` for model ``kind`` (``rf`` or ``lgbm``)."""
+    """Unfitted pipeline ``features → regressor``.
+
+    Args:
+        kind: ``rf`` or ``lgbm``.
+        feature_set: the composition features (default the kind's own).
+        cache: cache the features in the result cache.
+        **params: the regressor's parameters.
+
+    Returns:
+        A scikit-learn ``Pipeline``.
+    """
     spec = get_spec(kind)
     fs = get_feature_set(feature_set or spec.feature_set).name
     return Pipeline(

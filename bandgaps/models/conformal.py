@@ -36,7 +36,18 @@ def conformalize(
     confidence_levels: Sequence[float] = DEFAULT_LEVELS,
     conformity_score: str = "absolute",
 ):
-    """A MAPIE ``SplitConformalRegressor`` around the fitted ``regressor``."""
+    """A MAPIE ``SplitConformalRegressor`` around the fitted ``regressor``.
+
+    Args:
+        regressor: a fitted regressor.
+        X_cal: calibration rows it was not fitted on.
+        y_cal: their targets.
+        confidence_levels: the coverages stored.
+        conformity_score: MAPIE's score (``absolute``, ``gamma``, …).
+
+    Returns:
+        The conformalized regressor.
+    """
     from mapie.regression import SplitConformalRegressor
 
     cp = SplitConformalRegressor(
@@ -51,6 +62,15 @@ def conformalize(
 
 
 def coverage(y, lower, upper) -> float:
-    """Fraction of targets inside ``[lower, upper]``."""
+    """Fraction of targets inside ``[lower, upper]``.
+
+    Args:
+        y: the targets.
+        lower: lower bounds.
+        upper: upper bounds.
+
+    Returns:
+        The fraction covered.
+    """
     y = np.asarray(y)
     return float(np.mean((y >= lower) & (y <= upper)))

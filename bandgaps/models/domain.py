@@ -39,13 +39,25 @@ SCORES = ("distance", "σ")
 
 
 class ApplicabilityDomain:
-    """Training elements, a standardized reference sample, and the calibrated score."""
+    """Training elements, a standardized reference sample, and the calibrated score.
+
+    Args:
+        random_state: seeds the reference sample.
+    """
 
     def __init__(self, random_state: int = 0):
         self.random_state = random_state
 
     def fit(self, F: np.ndarray, compositions) -> ApplicabilityDomain:
-        """Remember the training elements and a reference sample of standardized features."""
+        """Remember the training elements and a reference sample of standardized features.
+
+        Args:
+            F: the training rows' feature matrix.
+            compositions: their compositions.
+
+        Returns:
+            ``self``.
+        """
         F = np.asarray(F, float)
         self.elements_ = sorted({el.symbol for c in compositions for el in c.elements})
         self.mean_ = np.nanmean(F, axis=0)
@@ -61,7 +73,14 @@ class ApplicabilityDomain:
         return np.nan_to_num((np.asarray(F, float) - self.mean_) / self.scale_)
 
     def distance(self, F: np.ndarray) -> np.ndarray:
-        """Mean distance to the nearest reference rows (standardized units)."""
+        """Mean distance to the nearest reference rows (standardized units).
+
+        Args:
+            F: the rows' feature matrix.
+
+        Returns:
+            One distance per row.
+        """
         from sklearn.neighbors import NearestNeighbors
 
         if getattr(self, "_index", None) is None:
@@ -74,13 +93,30 @@ class ApplicabilityDomain:
         return {"distance": self.distance(F), "σ": np.asarray(sigma, float)}
 
     def calibrate(self, F_cal, sigma_cal, abs_error_cal) -> ApplicabilityDomain:
-        """Choose the score that ranks calibration errors best; keep its calibration values."""
+        """Choose the score that ranks calibration errors best; keep its calibration values.
+
+        Args:
+            F_cal: the calibration rows' feature matrix.
+            sigma_cal: their σ.
+            abs_error_cal: their absolute errors.
+
+        Returns:
+            ``self``.
+        """
         return self.calibrate_scores(self._scores(F_cal, sigma_cal), abs_error_cal)
 
     def calibrate_scores(self, scores: dict[str, np.ndarray], abs_error_cal) -> ApplicabilityDomain:
         """``calibrate`` from candidate scores computed elsewhere: for cross-fitted
         calibration rows (each row's distance measured to a reference without its own fold),
-        where the distance to this domain's reference would find the row itself."""
+        where the distance to this domain's reference would find the row itself.
+
+        Args:
+            scores: ``{"distance": …, "σ": …}`` of the calibration rows.
+            abs_error_cal: their absolute errors.
+
+        Returns:
+            ``self``.
+        """
         if set(scores) != set(SCORES):
             raise InputError(f"the domain needs the scores {', '.join(SCORES)}")
         err = np.asarray(abs_error_cal, float)
@@ -101,12 +137,29 @@ class ApplicabilityDomain:
         return f"σ above {FLAG_PERCENTILE:g} % of held-out rows"
 
     def unseen(self, compositions) -> list[str]:
-        """Per formula, the elements no training row had (comma-separated, '' if none)."""
+        """Per formula, the elements no training row had.
+
+        Args:
+            compositions: the compositions.
+
+        Returns:
+            One comma-separated list per formula ('' if none).
+        """
         known = set(self.elements_)
         return [", ".join(sorted({el.symbol for el in c.elements} - known)) for c in compositions]
 
     def assess(self, F, compositions, sigma) -> dict[str, object]:
-        """``domain score`` (calibration percentile), ``unseen elements`` and ``in domain``."""
+        """Where each row lies against the calibration rows.
+
+        Args:
+            F: the rows' feature matrix.
+            compositions: their compositions.
+            sigma: their σ (for a σ-based score).
+
+        Returns:
+            ``{"domain score"`` (calibration percentile), ``"unseen elements"``,
+            ``"in domain"}``.
+        """
         if not hasattr(self, "score_"):
             raise InputError("The domain of applicability was not calibrated")
         # only the chosen score: the distance needs a neighbour search, σ is given
@@ -119,6 +172,7 @@ class ApplicabilityDomain:
 
     # ------------------------------------------------------------------------------------
     def state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """Plain JSON fields and arrays, for a model file."""
         fields = {
             "random_state": self.random_state,
             "elements_": self.elements_,
@@ -136,6 +190,15 @@ class ApplicabilityDomain:
 
     @classmethod
     def from_state(cls, fields: dict, arrays) -> ApplicabilityDomain:
+        """Rebuild from ``state()``.
+
+        Args:
+            fields: the plain JSON fields of ``state()``.
+            arrays: its arrays.
+
+        Returns:
+            The domain.
+        """
         dom = cls(int(fields["random_state"]))
         dom.elements_ = [str(e) for e in fields["elements_"]]
         dom.score_ = str(fields["score_"])

@@ -25,8 +25,14 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 class UncertainForestRegressor(RegressorMixin, BaseEstimator):
     """``RandomForestRegressor(criterion="squared_error")`` with ``predict(X, return_std=True)``.
 
-    Parameters are those of scikit-learn's forest; ``random_state`` is fixed by default so a
-    rebuild gives the same numbers.
+    Args:
+        n_estimators: trees.
+        max_features: features tried per split (a fraction, a count or a rule).
+        min_samples_leaf: the fewest rows in a leaf.
+        max_depth: the deepest a tree grows (``None``: until its leaves are pure).
+        max_samples: the share of rows in each tree's bootstrap (``None``: all).
+        n_jobs: threads (-1: every core).
+        random_state: fixed by default, so that a rebuild gives the same numbers.
     """
 
     def __init__(
@@ -48,6 +54,16 @@ class UncertainForestRegressor(RegressorMixin, BaseEstimator):
         self.random_state = random_state
 
     def fit(self, X, y, sample_weight=None):
+        """Grow the forest.
+
+        Args:
+            X: the feature matrix (NaN allowed).
+            y: the targets.
+            sample_weight: a weight per row.
+
+        Returns:
+            ``self``.
+        """
         X, y = validate_data(self, X, y, ensure_all_finite="allow-nan", y_numeric=True)
         self.forest_ = RandomForestRegressor(
             criterion="squared_error",
@@ -70,7 +86,15 @@ class UncertainForestRegressor(RegressorMixin, BaseEstimator):
         return means, variances
 
     def predict(self, X, return_std: bool = False):
-        """Mean prediction; with ``return_std=True`` also σ from the law of total variance."""
+        """The forest's mean prediction, and σ from the law of total variance.
+
+        Args:
+            X: the feature matrix.
+            return_std: also return σ (the trees' spread and their leaves' variances).
+
+        Returns:
+            The predictions, or ``(predictions, σ)``.
+        """
         check_is_fitted(self, "forest_")
         X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan")
         if not return_std:

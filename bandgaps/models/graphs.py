@@ -29,7 +29,14 @@ SELF_TOL = 1e-8
 
 @dataclass
 class CrystalGraph:
-    """One structure's graph: atomic numbers, and each bond's two atoms and length."""
+    """One structure's graph: atomic numbers, and each bond's two atoms and length.
+
+    Attributes:
+        numbers: atomic numbers, (n_atoms,) int64.
+        index1: each bond's first atom, (n_bonds,) int32.
+        index2: each bond's second atom, (n_bonds,) int32.
+        distances: each bond's length in Å, (n_bonds,) float32.
+    """
 
     numbers: np.ndarray  # (n_atoms,) int64
     index1: np.ndarray  # (n_bonds,) int32
@@ -38,7 +45,15 @@ class CrystalGraph:
 
 
 def structure_arrays(structure) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(atomic numbers, Cartesian coordinates, lattice matrix)`` of an ordered structure."""
+    """The arrays a neighbour search reads from an ordered structure.
+
+    Args:
+        structure: a pymatgen ``Structure`` with one species per site.
+
+    Returns:
+        ``(atomic numbers, Cartesian coordinates, lattice matrix)`` as int64, float64 (n, 3)
+        and float64 (3, 3) arrays.
+    """
     numbers = np.fromiter((site.specie.Z for site in structure), dtype=np.int64)
     cart = np.ascontiguousarray(structure.cart_coords, dtype=float)
     lattice = np.ascontiguousarray(structure.lattice.matrix, dtype=float)
@@ -46,8 +61,18 @@ def structure_arrays(structure) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def neighbours(cart: np.ndarray, lattice: np.ndarray, cutoff: float):
-    """``(centre, neighbour, distance)`` of every pair within ``cutoff`` in a periodic cell,
-    the site itself left out, as megnet's ``get_graphs_within_cutoff`` returns them."""
+    """Every pair of sites within ``cutoff`` in a periodic cell, the site itself left out, as
+    megnet's ``get_graphs_within_cutoff`` returns them.
+
+    Args:
+        cart: Cartesian coordinates, (n, 3).
+        lattice: the lattice vectors as rows, (3, 3).
+        cutoff: the radius in Å.
+
+    Returns:
+        ``(centre, neighbour, distance)``: int32, int32 and float32 arrays, one entry per
+        directed bond (each pair appears from both ends, once per periodic image).
+    """
     from pymatgen.optimization.neighbors import find_points_in_spheres
 
     centre, neighbour, _, distance = find_points_in_spheres(
@@ -60,7 +85,18 @@ def neighbours(cart: np.ndarray, lattice: np.ndarray, cutoff: float):
 
 
 def crystal_graph(structure, cutoff: float) -> CrystalGraph:
-    """The graph of one ordered structure; one clear error when it has no bond at all."""
+    """The crystal graph of one ordered structure.
+
+    Args:
+        structure: a pymatgen ``Structure`` with one species per site.
+        cutoff: the neighbour radius of the model's graph converter, in Å.
+
+    Returns:
+        A ``CrystalGraph``.
+
+    Raises:
+        InputError: no two atoms lie within ``cutoff`` (isolated atoms).
+    """
     numbers, cart, lattice = structure_arrays(structure)
     index1, index2, distances = neighbours(cart, lattice, cutoff)
     if len(index1) == 0:
@@ -72,8 +108,16 @@ def crystal_graph(structure, cutoff: float) -> CrystalGraph:
 
 
 def supports(converter) -> bool:
-    """Whether ``converter`` (a megnet graph converter) builds the graphs this module builds:
-    a fixed-radius crystal graph of atomic numbers with distances as bonds."""
+    """Whether a megnet graph converter builds the graphs this module builds: a fixed-radius
+    crystal graph of atomic numbers with distances as bonds.
+
+    Args:
+        converter: a model's ``graph_converter``.
+
+    Returns:
+        ``True`` for the pretrained models' ``CrystalGraph``; ``False`` sends a caller to
+        megnet's own converter.
+    """
     from megnet.data.crystal import CrystalGraph as MegnetCrystalGraph
     from megnet.data.graph import DummyConverter
 
@@ -85,9 +129,19 @@ def supports(converter) -> bool:
 
 
 def batches(graphs: list[CrystalGraph], converter, batch_size: int, state=None) -> list[list]:
-    """megnet's model inputs for ``graphs`` in batches of ``batch_size``: atoms, expanded bonds,
-    state, the bonds' two atoms, and each atom's and bond's graph — as megnet's
-    ``GraphBatchDistanceConvert`` assembles them, with array operations."""
+    """megnet's model inputs for ``graphs``, batch by batch, as megnet's
+    ``GraphBatchDistanceConvert`` assembles them, with array operations.
+
+    Args:
+        graphs: the structures' ``CrystalGraph``s.
+        converter: the model's graph converter (its ``bond_converter`` expands the lengths).
+        batch_size: graphs per batch.
+        state: the (1, k) global state of every graph; default megnet's ``[[0, 0]]``.
+
+    Returns:
+        One list per batch of seven arrays, each with a leading axis of 1: atomic numbers,
+        expanded bonds, states, the bonds' two atoms, and each atom's and bond's graph.
+    """
     default = np.array([[0.0, 0.0]], dtype=np.float32) if state is None else state
     out = []
     for start in range(0, len(graphs), batch_size):

@@ -66,8 +66,14 @@ GROUPING_NAMES = {"predicted": "predicted groups", "label": "label-conditional"}
 
 
 def conformal_quantile(scores: np.ndarray, level: float) -> float:
-    """The ⌈(n+1)·level⌉-th smallest score: split conformal's finite-sample quantile (``inf``
-    when there are too few scores for the level).
+    """The ⌈(n+1)·level⌉-th smallest score: split conformal's finite-sample quantile.
+
+    Args:
+        scores: the calibration rows' nonconformity scores.
+        level: the coverage.
+
+    Returns:
+        The quantile (``inf`` when there are too few scores for the level).
 
     Examples:
         >>> conformal_quantile(np.arange(1.0, 10.0), 0.9)
@@ -81,7 +87,17 @@ def conformal_quantile(scores: np.ndarray, level: float) -> float:
 
 
 def winkler(y, lower, upper, level: float) -> float:
-    """Mean interval score: width plus 2/α times the distance by which ``y`` misses."""
+    """Mean interval score: width plus 2/α times the distance by which ``y`` misses.
+
+    Args:
+        y: the targets.
+        lower: the intervals' lower bounds.
+        upper: their upper bounds.
+        level: the intervals' coverage (α = 1 − level).
+
+    Returns:
+        The mean score (lower is better).
+    """
     y, lower, upper = (np.asarray(a, float) for a in (y, lower, upper))
     alpha = 1 - level
     miss = np.maximum(lower - y, 0) + np.maximum(y - upper, 0)
@@ -89,7 +105,17 @@ def winkler(y, lower, upper, level: float) -> float:
 
 
 def interval_quality(y, pred, lower, upper) -> dict[str, float]:
-    """Coverage, mean width and the Spearman ρ between width and absolute error."""
+    """Coverage, mean width and the Spearman ρ between width and absolute error.
+
+    Args:
+        y: the targets.
+        pred: the predictions.
+        lower: the intervals' lower bounds.
+        upper: their upper bounds.
+
+    Returns:
+        ``{"coverage", "mean width", "width–error ρ", "n"}``.
+    """
     y, pred, lower, upper = (np.asarray(a, float) for a in (y, pred, lower, upper))
     width = upper - lower
     return {
@@ -102,7 +128,15 @@ def interval_quality(y, pred, lower, upper) -> dict[str, float]:
 
 def width_error_rho(width, abs_error) -> float:
     """Spearman ρ between interval width and absolute error (0 for a constant width: widths
-    are rounded so that floating-point noise has no rank order)."""
+    are rounded so that floating-point noise has no rank order).
+
+    Args:
+        width: the intervals' widths.
+        abs_error: the absolute errors.
+
+    Returns:
+        ρ.
+    """
     ranked = np.round(np.asarray(width, float), 9)
     if np.ptp(ranked) == 0:
         return 0.0
@@ -112,10 +146,14 @@ def width_error_rho(width, abs_error) -> float:
 class IntervalCalibrator:
     """Split-conformal intervals and one-sided bounds from held-out rows.
 
-    ``method`` is one of ``METHODS`` or ``"auto"``; ``groups`` is one of ``GROUPINGS`` or
-    ``"auto"`` (all that apply; groups need a target with a mass at its minimum). The band
-    ``(lower_band, upper_band)`` is the model's ±1σ range (quantiles 15.9/84.1 %, or ŷ ∓ σ);
-    ``absolute`` and ``relative`` ignore it.
+    The band ``(lower_band, upper_band)`` is the model's ±1σ range (quantiles 15.9/84.1 %, or
+    ŷ ∓ σ); ``absolute`` and ``relative`` ignore it.
+
+    Args:
+        method: one of ``METHODS`` or ``"auto"`` (chosen by a cross-fitted interval score).
+        groups: one of ``GROUPINGS`` or ``"auto"`` (all that apply; groups need a target with
+            a mass at its minimum).
+        random_state: seeds the halves of the cross-fit.
     """
 
     def __init__(self, method: str = "auto", groups: str = "auto", random_state: int = 0):
@@ -131,7 +169,17 @@ class IntervalCalibrator:
 
     # ------------------------------------------------------------------------------------
     def fit(self, y, pred, lower_band, upper_band) -> IntervalCalibrator:
-        """Keep the calibration rows, then choose the method and grouping."""
+        """Keep the calibration rows, then choose the method and grouping.
+
+        Args:
+            y: the calibration rows' targets.
+            pred: the predictions.
+            lower_band: the model's −1σ side (quantile 15.9 % or ŷ − σ).
+            upper_band: its +1σ side.
+
+        Returns:
+            ``self``.
+        """
         arrays = [np.asarray(a, float).ravel() for a in (y, pred, lower_band, upper_band)]
         if len({len(a) for a in arrays}) != 1 or not len(arrays[0]):
             raise InputError("Calibration needs the same, non-zero number of rows in every column")
@@ -257,7 +305,17 @@ class IntervalCalibrator:
         return lo, hi, includes
 
     def covered(self, y, lower, upper, includes_min) -> np.ndarray:
-        """Whether each target is in its prediction set (at the minimum: ``includes_min``)."""
+        """Whether each target is in its prediction set (at the minimum: ``includes_min``).
+
+        Args:
+            y: the targets.
+            lower: the sets' lower bounds.
+            upper: their upper bounds.
+            includes_min: whether each set holds the target's minimum.
+
+        Returns:
+            A boolean array.
+        """
         y = np.asarray(y, float)
         inside = (y >= lower) & (y <= upper)
         if self.y_min_ is None:
@@ -301,8 +359,18 @@ class IntervalCalibrator:
         return _label(self.method_, self.grouping_)
 
     def interval_set(self, pred, lower_band, upper_band, level: float):
-        """``(lower, upper, includes_min)``: the set covering a new row with probability
-        ≥ ``level`` is [lower, upper], plus the target's minimum where ``includes_min``."""
+        """The set covering a new row with probability ≥ ``level``: [lower, upper], plus the
+        target's minimum where ``includes_min``.
+
+        Args:
+            pred: the predictions.
+            lower_band: the model's −1σ side (quantile 15.9 % or ŷ − σ).
+            upper_band: its +1σ side.
+            level: the coverage.
+
+        Returns:
+            ``(lower, upper, includes_min)``.
+        """
         _check_level(level)
         rows = np.arange(len(self.y_))
         q = self._quantiles(self.method_, self.grouping_, rows, level)
@@ -310,12 +378,30 @@ class IntervalCalibrator:
         return self._bounds(self.method_, self.grouping_, q, pred, lower_band, upper_band)
 
     def interval(self, pred, lower_band, upper_band, level: float):
-        """``(lower, upper)`` of ``interval_set`` (without the minimum's membership)."""
+        """``(lower, upper)`` of ``interval_set`` (without the minimum's membership).
+
+        Args:
+            pred: the predictions.
+            lower_band: the model's −1σ side (quantile 15.9 % or ŷ − σ).
+            upper_band: its +1σ side.
+            level: the coverage.
+
+        Returns:
+            ``(lower, upper)``.
+        """
         return self.interval_set(pred, lower_band, upper_band, level)[:2]
 
     def reach_minimum(self, lower, includes_min) -> np.ndarray:
         """``lower`` brought down to the target's minimum (0 eV) where the set includes it, and
-        never below it elsewhere: the one interval per row that holds the whole set."""
+        never below it elsewhere: the one interval per row that holds the whole set.
+
+        Args:
+            lower: the sets' lower bounds.
+            includes_min: whether each set holds the minimum.
+
+        Returns:
+            The lower bounds.
+        """
         if self.y_min_ is None:
             return np.asarray(lower, float)
         # never below the minimum itself: a band gap's interval stops at 0 eV
@@ -323,7 +409,18 @@ class IntervalCalibrator:
 
     def upper(self, pred, lower_band, upper_band, risk: float, method: str | None = None):
         """One-sided bound above the truth with probability ≥ 1 − ``risk`` (a safe k-point
-        length, an upper gap). ``method`` overrides the chosen scale (no groups then)."""
+        length, an upper gap).
+
+        Args:
+            pred: the predictions.
+            lower_band: the model's −1σ side (quantile 15.9 % or ŷ − σ).
+            upper_band: its +1σ side.
+            risk: the probability the truth exceeds the bound.
+            method: another scale than the chosen one (no groups then).
+
+        Returns:
+            The bounds.
+        """
         _check_level(1 - risk, what="risk", value=risk)
         method = method or self.method_
         grouping = self.grouping_ if method == self.method_ else "none"
@@ -362,7 +459,18 @@ class IntervalCalibrator:
 
     @classmethod
     def from_state(cls, fields: dict, arrays) -> IntervalCalibrator:
-        """Rebuild from ``state()``; shapes and names are checked."""
+        """Rebuild from ``state()``; shapes, names and values are checked.
+
+        Args:
+            fields: the plain JSON fields of ``state()``.
+            arrays: its arrays (``y``, ``pred``, ``lower_band``, ``upper_band``).
+
+        Returns:
+            The calibrator.
+
+        Raises:
+            InputError: a malformed, empty or non-finite calibration.
+        """
         cal = cls(fields["method"], fields["groups"], int(fields["random_state"]))
         cols = [
             np.asarray(arrays[k], float).ravel() for k in ("y", "pred", "lower_band", "upper_band")
@@ -395,7 +503,14 @@ def _label(method: str, grouping: str) -> str:
 
 
 def parse_label(label: str) -> tuple[str, str]:
-    """``(method, grouping)`` of a label such as ``"normalized + label-conditional"``."""
+    """Split a method's label.
+
+    Args:
+        label: such as ``"normalized + label-conditional"``.
+
+    Returns:
+        ``(method, grouping)``.
+    """
     method, _, name = label.partition(" + ")
     grouping = next((g for g, n in GROUPING_NAMES.items() if n == name), "none")
     return method, grouping

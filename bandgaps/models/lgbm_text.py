@@ -213,9 +213,19 @@ def _check_structure(arrays: dict[str, np.ndarray], leaves: int, n_features: int
 
 
 def checked_model_text(text: str, n_features: int, what: str = "booster") -> str:
-    """A LightGBM model text rebuilt from the checked fields of ``text`` (LightGBM's
-    ``model_to_string`` output) for a booster of ``n_features`` features, or one
-    ``InputError`` naming the first problem (prefixed with ``what``)."""
+    """A LightGBM model text rebuilt from the checked fields of ``text``.
+
+    Args:
+        text: LightGBM's ``model_to_string`` output, as a model file holds it.
+        n_features: the features the booster must read.
+        what: names the booster in errors.
+
+    Returns:
+        A text with only checked fields, for ``lightgbm.Booster(model_str=…)``.
+
+    Raises:
+        InputError: the first problem found (a count, an index, a cycle, a number).
+    """
     if not 1 <= n_features <= MAX_FEATURES:
         raise _fail(what, f"{n_features} features is outside 1–{MAX_FEATURES:,}")
     lines = text.split("\n")

@@ -44,7 +44,15 @@ TRAINED_ON = {None: "PBE", "pbe": "PBE", "gllb-sc": "GLLB-SC", "hse": "HSE", "ex
 
 @dataclass(frozen=True)
 class Family:
-    """A named group of pretrained models sharing inputs and meaning."""
+    """A named group of pretrained models sharing inputs and meaning.
+
+    Attributes:
+        name: what the CLI calls it.
+        entries: the catalog entries of its members' weights.
+        description: one line for the pages.
+        fidelity: whether its members take a fidelity state.
+        disordered: whether it reads fractional occupancies.
+    """
 
     name: str
     entries: tuple[str, ...]
@@ -92,6 +100,17 @@ _LOADED: dict[str, object] = {}
 
 
 def get_family(name: str) -> Family:
+    """The MEGNet family called ``name``.
+
+    Args:
+        name: ``megnet-2018``, ``megnet-mf`` or ``megnet-mf-disorder``.
+
+    Returns:
+        Its ``Family``.
+
+    Raises:
+        OptionError: an unknown name, with the known ones.
+    """
     try:
         return FAMILIES[name]
     except KeyError:
@@ -100,7 +119,18 @@ def get_family(name: str) -> Family:
 
 
 def fidelity_state(fidelity: str | None, family: Family) -> int | None:
-    """The integer state for a fidelity name, or a clear error."""
+    """The integer state of a fidelity, checked against the family.
+
+    Args:
+        fidelity: ``pbe``, ``gllb-sc``, ``hse`` or ``exp`` (``None``: PBE).
+        family: the family it is asked of.
+
+    Returns:
+        The state, or ``None`` for a single-fidelity family.
+
+    Raises:
+        OptionError: an unknown fidelity, or one a PBE-only family does not have.
+    """
     if not family.fidelity:
         if fidelity not in (None, "pbe"):
             raise OptionError(f"{family.name} predicts PBE gaps only; drop --fidelity {fidelity}")
@@ -115,7 +145,14 @@ def fidelity_state(fidelity: str | None, family: Family) -> int | None:
 
 
 def load_graph_model(entry: str):
-    """A megnet ``GraphModel`` for catalog entry ``entry`` (loaded once per process)."""
+    """A megnet ``GraphModel`` from the shared weights (loaded once per process).
+
+    Args:
+        entry: the catalog entry of its weights.
+
+    Returns:
+        The ``GraphModel``.
+    """
     from bandgaps.compat import import_megnet
     from bandgaps.models.weights import weights_file
 
@@ -135,7 +172,14 @@ def load_graph_model(entry: str):
 
 
 def converter_key(model) -> str:
-    """Identity of a model's graph converter: models with equal keys share graphs."""
+    """Identity of a model's graph converter: models with equal keys share graphs.
+
+    Args:
+        model: a megnet ``GraphModel``.
+
+    Returns:
+        Its converter's settings as sorted JSON.
+    """
     return json.dumps(model.graph_converter.as_dict(), sort_keys=True, default=str)
 
 
@@ -151,7 +195,15 @@ def _graph(i: int, structure, convert):
 
 
 class GraphInputs:
-    """Batched MEGNet inputs for a list of structures under one graph converter."""
+    """Batched MEGNet inputs for a list of structures under one graph converter.
+
+    Args:
+        model: the megnet ``GraphModel`` whose converter builds the graphs.
+        structures: the structures.
+        batch_size: structures per batch.
+        fast: build the pretrained models' graphs as arrays (``bandgaps.models.graphs``);
+            ``False`` uses megnet's own converter (the reference the tests compare with).
+    """
 
     def __init__(self, model, structures, batch_size: int = 256, fast: bool = True):
         from bandgaps.models import graphs
@@ -185,6 +237,10 @@ class PretrainedEnsemble:
 
     ``predict(structures, fidelity)`` returns the ensemble mean, and with ``return_std=True``
     also the standard deviation over the members (zero for a single model).
+
+    Args:
+        name: the family: ``megnet-2018``, ``megnet-mf`` or ``megnet-mf-disorder``.
+        batch_size: structures per network call.
     """
 
     def __init__(self, name: str = "megnet-mf", batch_size: int = 256):
@@ -234,7 +290,14 @@ class PretrainedEnsemble:
             return _TRACED[key]
 
     def graph_inputs(self, structures) -> dict[str, GraphInputs]:
-        """Inputs per distinct graph converter among the members (usually one)."""
+        """Inputs per distinct graph converter among the members (usually one).
+
+        Args:
+            structures: the structures.
+
+        Returns:
+            ``{converter_key: GraphInputs}``.
+        """
         out: dict[str, GraphInputs] = {}
         for m in self.members:
             key = converter_key(m)
@@ -243,7 +306,16 @@ class PretrainedEnsemble:
         return out
 
     def predict_members(self, structures, fidelity: str | None = None, inputs=None) -> np.ndarray:
-        """Predictions of every member, ``(n_members, n_structures)``."""
+        """Predictions of every member.
+
+        Args:
+            structures: the structures.
+            fidelity: the multi-fidelity state (``None``: PBE).
+            inputs: ``graph_inputs(structures)``, when the caller built them already.
+
+        Returns:
+            An array ``(n_members, n_structures)``, in eV.
+        """
         self._check(structures)
         state = fidelity_state(fidelity, self.family)
         inputs = inputs or self.graph_inputs(structures)
@@ -275,7 +347,12 @@ class PretrainedEnsemble:
 
     def warm_up(self, structure, fidelity: str | None = None) -> None:
         """Trace every member's forward pass now (TensorFlow takes a second or two per member),
-        so that a screen pays it at start-up and not in its first partition."""
+        so that a screen pays it at start-up and not in its first partition.
+
+        Args:
+            structure: any structure the family reads (a screen uses silicon).
+            fidelity: the multi-fidelity state the screen asks for.
+        """
         pair = [structure, structure]
         inputs = {
             converter_key(m): GraphInputs(m, pair, batch_size=1) for m in self.members
@@ -283,6 +360,16 @@ class PretrainedEnsemble:
         self.predict_members(pair, fidelity, inputs=inputs)
 
     def predict(self, structures, fidelity: str | None = None, return_std: bool = False):
+        """The ensemble's band gap of each structure.
+
+        Args:
+            structures: the structures.
+            fidelity: the multi-fidelity state (``None``: PBE).
+            return_std: also return the members' standard deviation.
+
+        Returns:
+            The mean over the members, and with ``return_std`` also their spread (eV).
+        """
         members = self.predict_members(structures, fidelity)
         mean = members.mean(axis=0)
         return (mean, members.std(axis=0)) if return_std else mean

@@ -25,7 +25,14 @@ _MEGNET_GRAPHS = Stage("megnet-graphs", __name__)
 
 
 def structures_digest(structures) -> str:
-    """Checksum of lattices, species and fractional coordinates of a list of structures."""
+    """Checksum of lattices, species and fractional coordinates of a list of structures.
+
+    Args:
+        structures: the structures.
+
+    Returns:
+        The sha256 in hex (cache keys carry it).
+    """
     h = hashlib.sha256()
     for s in structures:
         h.update(np.round(s.lattice.matrix, 6).tobytes())
@@ -37,10 +44,18 @@ def structures_digest(structures) -> str:
 class MEGNetRegressor(RegressorMixin, BaseEstimator):
     """A MEGNet model trained from scratch; ``fit(structures, y, validation=(structures, y))``.
 
-    Parameters follow megnet's ``MEGNetModel``: neighbour ``cutoff`` (Å), a Gaussian basis of
-    ``n_gaussians`` centres from 0 to the cutoff with ``gaussian_width``, ``nblocks`` MEGNet
-    blocks, ``epochs``, ``batch_size``, ``learning_rate``, early-stopping ``patience``;
-    ``random_state`` seeds TensorFlow.
+    Args:
+        cutoff: the neighbour radius in Å.
+        n_gaussians: centres of the Gaussian basis, from 0 to the cutoff.
+        gaussian_width: the basis's width in Å.
+        nblocks: MEGNet blocks.
+        epochs: the most epochs.
+        batch_size: structures per step.
+        learning_rate: Adam's.
+        patience: epochs without a better validation loss before stopping.
+        random_state: seeds TensorFlow.
+        cache: cache the graphs in the result cache.
+        verbose: print Keras's progress.
     """
 
     def __init__(
@@ -99,7 +114,14 @@ class MEGNetRegressor(RegressorMixin, BaseEstimator):
         )
 
     def graphs(self, structures) -> list[dict]:
-        """Graphs of ``structures`` (from the disk cache when the same structures recur)."""
+        """Graphs of ``structures`` (from the disk cache when the same structures recur).
+
+        Args:
+            structures: the structures.
+
+        Returns:
+            megnet's graph dictionaries.
+        """
 
         structures = list(structures)
         converter = self._converter()
@@ -135,6 +157,16 @@ class MEGNetRegressor(RegressorMixin, BaseEstimator):
 
     # estimator API -------------------------------------------------------------------------
     def fit(self, structures, y, validation=None):
+        """Train the network, stopping on the validation loss.
+
+        Args:
+            structures: the training structures.
+            y: their targets.
+            validation: ``(structures, y)`` to stop on (default: none, all epochs run).
+
+        Returns:
+            ``self``.
+        """
         import tensorflow as tf
 
         from bandgaps.compat import import_megnet
@@ -195,6 +227,14 @@ class MEGNetRegressor(RegressorMixin, BaseEstimator):
         return self
 
     def predict(self, structures) -> np.ndarray:
+        """The trained network's prediction.
+
+        Args:
+            structures: the structures.
+
+        Returns:
+            One value per structure.
+        """
         from sklearn.utils.validation import check_is_fitted
 
         check_is_fitted(self, "model_")
@@ -205,6 +245,12 @@ class MEGNetRegressor(RegressorMixin, BaseEstimator):
 
         Only the weights are stored: Keras 2.15 cannot deserialise megnet's custom activation
         from a whole saved model, so ``load`` rebuilds the network from the parameters.
+
+        Args:
+            path: the weight file to write.
+
+        Returns:
+            ``path``.
         """
         from bandgaps.files import atomic_path, write_json_atomic
 

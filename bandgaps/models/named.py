@@ -27,7 +27,16 @@ MODELS_ENV = "BANDGAPS_MODELS"
 
 @dataclass(frozen=True)
 class NamedModel:
-    """A model the study trains and the CLI can name."""
+    """A model the study trains and the CLI can name.
+
+    Attributes:
+        name: what the CLI calls it.
+        quantity: what it predicts: ``measured gap`` or ``PBE gap``.
+        description: one line for ``bandgaps models``.
+        module: where its recipe lives (imported only to train it).
+        builder: the recipe: a function of no arguments returning ``(model, card)``.
+        training_sets: the catalog entries it learns from.
+    """
 
     name: str
     quantity: str  # what the model predicts: "measured gap" or "PBE gap"
@@ -54,7 +63,14 @@ def models_dir() -> Path:
 def code_id(name: str) -> str:
     """What named model ``name``'s file must have been made by: the code its recipe runs (the
     recipe module's closure, as a cached stage's key reads it: docstrings and comments do not
-    count) and the checksums of its training data."""
+    count) and the checksums of its training data.
+
+    Args:
+        name: the named model.
+
+    Returns:
+        A 24-character digest, kept in the file's card.
+    """
     import hashlib
 
     from bandgaps.cache import code_digest
@@ -66,7 +82,17 @@ def code_id(name: str) -> str:
 
 
 def card(name: str, n_train: int, data: dict, params: dict):
-    """The card a recipe writes into named model ``name``'s file."""
+    """The card a recipe writes into named model ``name``'s file.
+
+    Args:
+        name: the named model.
+        n_train: its training rows.
+        data: where they came from (names, checksums, counts).
+        params: the model's parameters.
+
+    Returns:
+        The ``ModelCard``, with the code digest that ``is_current`` checks.
+    """
     from bandgaps.features.composition import get_feature_set
     from bandgaps.models.persist import ModelCard
 
@@ -106,6 +132,17 @@ NAMED: dict[str, NamedModel] = {
 
 
 def get_named(name: str) -> NamedModel:
+    """The named model called ``name``.
+
+    Args:
+        name: ``measured-gap`` or ``pbe-gap``.
+
+    Returns:
+        Its ``NamedModel``.
+
+    Raises:
+        InputError: an unknown name, with the known ones.
+    """
     try:
         return NAMED[name]
     except KeyError:
@@ -115,11 +152,29 @@ def get_named(name: str) -> NamedModel:
 
 
 def model_path(name: str) -> Path:
+    """Where named model ``name``'s file lives (it may not exist yet).
+
+    Args:
+        name: the named model.
+
+    Returns:
+        ``<models folder>/<name>.bgm``.
+    """
     return models_dir() / f"{get_named(name).name}.bgm"
 
 
 def is_current(path: Path) -> bool:
-    """Whether a named model file exists and was made by this code and these libraries."""
+    """Whether a named model file exists and was made by this code and these libraries.
+
+    Args:
+        path: the file.
+
+    Returns:
+        ``True`` when it can be used as it is.
+
+    Raises:
+        InputError: a file of this format that is damaged (delete it to retrain).
+    """
     from bandgaps.models.persist import FORMAT, library_versions, read_card
 
     if not path.is_file() or path.stem not in NAMED:
@@ -141,7 +196,14 @@ def is_current(path: Path) -> bool:
 
 
 def ensure(name: str) -> Path:
-    """The path of named model ``name``, training and writing it first when needed."""
+    """The path of named model ``name``, training and writing it first when needed.
+
+    Args:
+        name: the named model.
+
+    Returns:
+        Its file.
+    """
     from bandgaps.cache import note
     from bandgaps.models.persist import save_model
 
@@ -155,7 +217,14 @@ def ensure(name: str) -> Path:
 
 
 def load_named(name: str):
-    """``(model, card)`` of a named model (trained on first use)."""
+    """A named model, trained on first use.
+
+    Args:
+        name: the named model.
+
+    Returns:
+        ``(model, card)``.
+    """
     from bandgaps.models.persist import load_model
 
     model, card, _ = load_model(ensure(name))
@@ -164,9 +233,18 @@ def load_named(name: str):
 
 def predict_named(name: str, compositions, level=None, risk: float | None = None) -> pd.DataFrame:
     """The prediction table of named model ``name`` (``bandgaps.models.predictor``) with a
-    ``formula`` column first: the quantity it predicts and the metal probability; for the
-    calibrated measured-gap model also σ, the conformal set at ``level`` (default 90 %), the
-    upper bound at ``risk`` and the domain of applicability."""
+    ``formula`` column first.
+
+    Args:
+        name: ``measured-gap`` or ``pbe-gap``.
+        compositions: formulas or compositions.
+        level: one coverage or several (measured-gap; default 0.9).
+        risk: adds a one-sided safe bound (measured-gap).
+
+    Returns:
+        The quantity it predicts and the metal probability; for the calibrated measured-gap
+        model also σ, the conformal set at each level, the bound at ``risk`` and the domain.
+    """
     from bandgaps.features.composition import _as_compositions
     from bandgaps.models.predictor import check_options, resolve
 

@@ -100,7 +100,21 @@ def _installed_versions() -> tuple[tuple[str, str], ...]:
 
 @dataclass
 class ModelCard:
-    """What a model file holds: the model, its features, target and training data."""
+    """What a model file holds: the model, its features, target and training data.
+
+    Attributes:
+        kind: the model (``rf``, ``lgbm``, ``measured-gap``, …).
+        target: what it predicts (a column name, or a quantity with its unit).
+        feature_set: the feature set's name, version and recipe.
+        training_data: where the rows came from (name, checksum, counts).
+        n_train: training rows.
+        params: the estimator's parameters.
+        versions: the library versions that made it (a file is refused under others).
+        created: when (UTC, ISO 8601).
+        conformal: the interval method and levels.
+        metrics: scores on the calibration rows.
+        format: the file format's name and version.
+    """
 
     kind: str
     target: str
@@ -234,8 +248,17 @@ def _calibration_state(model, desc: dict, files: dict[str, bytes]) -> None:
 
 
 def save_model(path: str | Path, model, card: ModelCard) -> Path:
-    """Write a fitted model (``CalibratedCompositionModel``, ``MeasuredGapModel`` or
-    ``PBEReference``) and its card atomically."""
+    """Write a fitted model and its card as a model file, atomically.
+
+    Args:
+        path: the file to write.
+        model: a fitted ``CalibratedCompositionModel``, ``MeasuredGapModel`` or
+            ``PBEReference``.
+        card: what the model is and what made it.
+
+    Returns:
+        ``path``.
+    """
     path = Path(path)
     if type(model).__name__ in ("MeasuredGapModel", "PBEReference"):
         model_desc, files = _transfer_state(model)
@@ -347,7 +370,14 @@ def _read_json(zf: zipfile.ZipFile, name: str, path) -> dict:
 
 
 def read_card(path: str | Path) -> ModelCard:
-    """The card of a model file (checksum verified; nothing else is read)."""
+    """The card of a model file (checksum verified; nothing else is read).
+
+    Args:
+        path: the model file.
+
+    Returns:
+        Its ``ModelCard``.
+    """
     return _card(_open(path), path)
 
 
@@ -539,8 +569,20 @@ def _rebuild_regressor(desc: dict, zf: zipfile.ZipFile, path, rows: int | None =
 
 
 def load_model(path: str | Path, check_versions: bool = True) -> tuple[Any, ModelCard, dict]:
-    """Return ``(model, card, {})``: checksum, then card, then the payload; refuse files made
-    with other versions or features, and any type outside ``TRUSTED``."""
+    """Read a model file: checksum, then card, then the payload, every field checked before a
+    library parses it; files made with other versions or features, and any type outside
+    ``TRUSTED``, are refused.
+
+    Args:
+        path: the model file.
+        check_versions: refuse a file made with other library versions.
+
+    Returns:
+        ``(model, card, {})``.
+
+    Raises:
+        InputError: one line naming what is wrong with the file.
+    """
     from bandgaps.models.calibrated import CalibratedCompositionModel
     from bandgaps.models.composition import make_model
     from bandgaps.models.domain import ApplicabilityDomain

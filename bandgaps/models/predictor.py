@@ -43,7 +43,17 @@ DEFAULT_LEVEL = 0.9
 
 @dataclass(frozen=True)
 class Predictor:
-    """One model, as ``resolve`` found it: what it is, where it lives, what it predicts."""
+    """One model, as ``resolve`` found it: what it is, where it lives, what it predicts.
+
+    Attributes:
+        name: as the user named it; the prefix of its columns in a screen.
+        kind: ``named``, ``file`` or ``megnet``.
+        quantity: the value column (``measured gap (eV)``, a model file's target, …).
+        path: the model file (named and file models).
+        family: the MEGNet family.
+        fidelity: the MEGNet multi-fidelity state.
+        sha256: of the model file, or of the family's weight checksums.
+    """
 
     name: str  # as the user named it; the prefix of its columns in a screen
     kind: str  # "named", "file" or "megnet"
@@ -79,12 +89,21 @@ class Predictor:
         return _LOADED[self.key]
 
     def predict_table(self, inputs, level=None, risk: float | None = None, steps=None):
-        """The prediction table of ``inputs`` (compositions for composition models, structures
-        for MEGNet; a composition model reads a structure's composition), one row each.
+        """The prediction table of ``inputs``, one row each, in the columns the module lists.
 
-        ``level`` is one coverage or several (default 0.9 for a calibrated model), ``risk``
-        adds a one-sided safe bound. ``steps`` (a dict), when given, gains the seconds of each
-        step (``features``/``model`` or ``graphs``/``network``).
+        Args:
+            inputs: compositions (``Composition`` or formulas already parsed) for composition
+                models; structures for MEGNet (a composition model reads a structure's
+                composition).
+            level: one coverage or several for the conformal intervals; default 0.9 for a
+                model that has intervals, refused (one clear error) by one that has none.
+            risk: adds ``safe upper (risk r)``, a bound exceeded with probability ``risk``.
+            steps: a dict that gains the seconds of each step (``features``/``model``, or
+                ``graphs``/``network``), as a screen's workers report them.
+
+        Returns:
+            A ``DataFrame`` with the value column first; ``attrs`` hold the quantity, the
+            interval method and, with a domain, the unseen elements and the domain's rule.
         """
         levels = check_levels(level, risk)
         clock = StepClock(steps)
@@ -103,9 +122,22 @@ class Predictor:
 
 
 def check_options(name: str, level=None, risk: float | None = None) -> tuple[float, ...]:
-    """The levels asked for (one or several, each in (0, 1)) and the risk, checked from the
-    model's name alone — before any model is read or trained: a named model or a MEGNet
-    family without conformal intervals refuses them (a model file says so when it is read)."""
+    """Check the levels and the risk asked of model ``name`` before any model is read or
+    trained: each in (0, 1), and none asked of a named model or MEGNet family without
+    conformal intervals (a model file says so when it is read).
+
+    Args:
+        name: the model as the user named it.
+        level: one coverage or several, or ``None``.
+        risk: the one-sided bound's risk, or ``None``.
+
+    Returns:
+        The levels as a tuple of floats (empty when none was asked).
+
+    Examples:
+        >>> check_options("measured-gap", [0.68, 0.95])
+        (0.68, 0.95)
+    """
     from bandgaps.models import megnet, named
 
     levels = check_levels(level, risk)
@@ -120,8 +152,15 @@ def check_options(name: str, level=None, risk: float | None = None) -> tuple[flo
 
 
 def check_levels(level, risk: float | None = None) -> tuple[float, ...]:
-    """The interval levels asked for (one or several) as a tuple, each in (0, 1), and the risk
-    in (0, 1): one clear error otherwise."""
+    """Check interval levels and a risk: each in (0, 1), one clear error otherwise.
+
+    Args:
+        level: one coverage or several, or ``None``.
+        risk: a one-sided bound's risk, or ``None``.
+
+    Returns:
+        The levels as a tuple of floats.
+    """
     levels = () if level is None else (level,) if np.isscalar(level) else tuple(level)
     for value in levels:
         if not 0 < float(value) < 1:
@@ -139,8 +178,12 @@ def _no_intervals(predictor: Predictor) -> InputError:
 
 
 class StepClock:
-    """``with clock("graphs"):`` adds the block's seconds to ``steps["graphs"]`` (nothing
-    when ``steps`` is ``None``)."""
+    """``with clock("graphs"):`` adds the block's seconds to ``steps["graphs"]``.
+
+    Args:
+        steps: the dict that gains the seconds (nothing is recorded when ``None``).
+        prefix: put before each step's name.
+    """
 
     def __init__(self, steps: dict | None, prefix: str = ""):
         self.steps, self.prefix = steps, prefix
@@ -216,10 +259,21 @@ def _interval_set(spec, model, X, level: float, band) -> tuple:
 
 
 def resolve(name: str, structures: bool = False, on_training=None) -> Predictor:
-    """The ``Predictor`` a user means by ``name``: a model file when one is at that path, else
-    a named model (trained here when its file is missing or stale, after ``on_training(name)``),
-    else a MEGNet family with ``:fidelity``. ``structures`` says whether the inputs are crystal
-    structures (MEGNet needs them)."""
+    """The ``Predictor`` a user means by ``name``: the one place a model name is resolved.
+
+    Args:
+        name: a model file's path when one is there; else a named model (``measured-gap``,
+            ``pbe-gap``: trained here when its file is missing or stale); else a MEGNet
+            family with an optional ``:fidelity`` (``megnet-mf:exp``).
+        structures: whether the inputs are crystal structures (MEGNet needs them).
+        on_training: called with the name before a named model is trained (a message).
+
+    Returns:
+        A ``Predictor``: plain data naming the model, its kind, quantity and checksum.
+
+    Raises:
+        InputError: an unknown name, a missing file, or a structure model given formulas.
+    """
     from bandgaps.files import sha256_file
     from bandgaps.models import megnet, named
     from bandgaps.models.persist import read_card
@@ -273,7 +327,16 @@ def resolve(name: str, structures: bool = False, on_training=None) -> Predictor:
 
 
 def resolve_all(names: Sequence[str], structures: bool = False, on_training=None):
-    """``resolve`` for several names, each used once."""
+    """``resolve`` for several names, each used once (a screen's ``--model`` options).
+
+    Args:
+        names: the models, in the order their columns are written.
+        structures: whether the inputs are crystal structures.
+        on_training: as for ``resolve``.
+
+    Returns:
+        One ``Predictor`` per name.
+    """
     if not names:
         raise InputError("Name at least one model (--model), e.g. measured-gap")
     out: list[Predictor] = []

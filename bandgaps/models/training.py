@@ -29,7 +29,16 @@ def train(
 ) -> tuple[CalibratedCompositionModel, ModelCard]:
     """Fit on ``1 - calibration_fraction`` of the formulas, calibrate intervals on the rest.
 
-    Returns ``(model, card)``.
+    Args:
+        table: the training rows (``training_table``).
+        kind: ``rf`` or ``lgbm``.
+        feature_set: the feature set (default the model's own).
+        calibration_fraction: formulas held out for the intervals, σ scale and domain.
+        params: the regressor's parameters.
+        seed: the random seed of the split and the model.
+
+    Returns:
+        ``(model, card)``.
     """
     from bandgaps.features.composition import get_feature_set
     from bandgaps.models.composition import get_spec
@@ -74,6 +83,16 @@ def train(
 
 
 def train_to_file(out: str | Path, table: TrainingTable, **kwargs) -> ModelCard:
+    """``train`` and write the model file.
+
+    Args:
+        out: the model file to write.
+        table: the training rows.
+        **kwargs: as for ``train``.
+
+    Returns:
+        The card written.
+    """
     model, card = train(table, **kwargs)
     save_model(out, model, card)
     return card

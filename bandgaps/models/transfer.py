@@ -64,6 +64,12 @@ LARGE_DATA = {
 def composition_key(comp) -> tuple:
     """Key that is equal for equal compositions however written (``SiGe`` = ``Si0.5Ge0.5``).
 
+    Args:
+        comp: a composition or a formula.
+
+    Returns:
+        ``((element, fraction), …)`` sorted by element.
+
     Examples:
         >>> composition_key("SiGe") == composition_key("Si0.5Ge0.5")
         True
@@ -77,6 +83,13 @@ def composition_key(comp) -> tuple:
 
 def only_elements(comp, elements: Sequence[str]) -> bool:
     """Whether a composition is made only of ``elements`` (the leave-system-out test).
+
+    Args:
+        comp: a composition or a formula.
+        elements: the system's element symbols.
+
+    Returns:
+        ``True`` when it holds no other element.
 
     Examples:
         >>> only_elements("Si0.3Ge0.7", ("Si", "Ge")), only_elements("SiGeC", ("Si", "Ge"))
@@ -122,7 +135,13 @@ def _shared_fit(estimator: BaseEstimator, X: np.ndarray, y: np.ndarray) -> BaseE
 
 class MetalClassifier(ClassifierMixin, BaseEstimator):
     """Metal (1) / non-metal (0) from a feature matrix: LightGBM boosters with a log-loss,
-    averaged; ``predict_proba`` gives the probability of a metal."""
+    averaged; ``predict_proba`` gives the probability of a metal.
+
+    Args:
+        params: the boosters' settings (default ``SMALL_DATA``).
+        n_boosters: boosters averaged (seeds counting up).
+        random_state: the first booster's seed.
+    """
 
     def __init__(self, params: dict | None = None, n_boosters: int = 2, random_state: int = SEED):
         self.params = params
@@ -130,6 +149,15 @@ class MetalClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
 
     def fit(self, X, y):
+        """Fit the boosters.
+
+        Args:
+            X: the feature matrix.
+            y: 1 for a metal, 0 for a non-metal.
+
+        Returns:
+            ``self``.
+        """
         y = np.asarray(y, float)
         if not np.isin(y, (0.0, 1.0)).all():
             raise InputError("metal labels must be 0 (non-metal) or 1 (metal)")
@@ -145,22 +173,43 @@ class MetalClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def predict_proba(self, X) -> np.ndarray:
+        """Probabilities of a non-metal and of a metal.
+
+        Args:
+            X: the feature matrix.
+
+        Returns:
+            An array ``(n, 2)``.
+        """
         check_is_fitted(self, "booster_")
         p = np.clip(self.booster_.predict(X), 0.0, 1.0)
         return np.column_stack([1 - p, p])
 
     def predict(self, X) -> np.ndarray:
+        """Metal (1) where its probability is above 0.5, else 0.
+
+        Args:
+            X: the feature matrix.
+
+        Returns:
+            The labels.
+        """
         return (self.predict_proba(X)[:, 1] > 0.5).astype(int)
 
 
 class GatedGapModel(RegressorMixin, BaseEstimator):
     """Band gap = 0 eV where the metal gate says metal, else a regressor of the non-metals.
 
-    ``gate=False`` fits one regressor on every row (metals included). ``columns`` picks the
-    feature columns the model reads (default all). ``residual_column`` names a column of ``X``
-    (the predicted PBE gap) the regressor corrects instead of predicting the gap from scratch.
-    ``fit(X, y, X_metal, is_metal)`` lets the gate also learn from extra labelled rows, when
-    ``extra_labels`` is true.
+    Args:
+        gate: fit the metal gate; ``False`` fits one regressor on every row (metals too).
+        threshold: the metal probability above which the gap is 0 eV.
+        residual_column: a column of ``X`` (the predicted PBE gap) the regressor corrects
+            instead of predicting the gap from scratch.
+        columns: the feature columns the model reads (default all).
+        extra_labels: let the gate also learn from the extra labelled rows ``fit`` is given.
+        regressor_params: the gap regressor's settings.
+        gate_params: the gate's settings.
+        random_state: seeds both.
     """
 
     def __init__(
@@ -192,6 +241,17 @@ class GatedGapModel(RegressorMixin, BaseEstimator):
         return X if self.columns is None else X[:, list(self.columns)]
 
     def fit(self, X, y, X_metal=None, is_metal=None):
+        """Fit the gate on metal labels and the regressor on the non-metals.
+
+        Args:
+            X: the feature matrix.
+            y: the band gaps (0 for a metal).
+            X_metal: extra rows with only a metal label.
+            is_metal: their labels.
+
+        Returns:
+            ``self``.
+        """
         X = np.asarray(X, float)
         y = np.asarray(y, float)
         if len(X) != len(y):
@@ -226,7 +286,14 @@ class GatedGapModel(RegressorMixin, BaseEstimator):
         return self
 
     def predict_metal_proba(self, X) -> np.ndarray:
-        """Probability that each row is a metal (0 everywhere without a gate)."""
+        """Probability that each row is a metal (0 everywhere without a gate).
+
+        Args:
+            X: the feature matrix.
+
+        Returns:
+            One probability per row.
+        """
         check_is_fitted(self, "regressor_")
         X = np.asarray(X, float)
         if self.gate_ is None:
@@ -234,6 +301,14 @@ class GatedGapModel(RegressorMixin, BaseEstimator):
         return self.gate_.predict_proba(self._read(X))[:, 1]
 
     def predict(self, X) -> np.ndarray:
+        """The band gap: 0 eV where the gate says metal, else the regressor's (never below 0).
+
+        Args:
+            X: the feature matrix.
+
+        Returns:
+            One gap per row (eV).
+        """
         check_is_fitted(self, "regressor_")
         X = np.asarray(X, float)
         gap = np.maximum(self.regressor_.predict(self._read(X)) + self._baseline(X), 0.0)
@@ -247,6 +322,9 @@ class GatedCommittee(RegressorMixin, BaseEstimator):
 
     Variants that differ by less than their cross-validation noise are not worth choosing
     between; the median keeps a gap of 0 eV where most members call the material a metal.
+
+    Args:
+        members: unfitted ``GatedGapModel`` variants (each is cloned and fitted).
 
     Examples:
         >>> import numpy as np
@@ -263,6 +341,17 @@ class GatedCommittee(RegressorMixin, BaseEstimator):
         self.members = members
 
     def fit(self, X, y, X_metal=None, is_metal=None):
+        """Fit a clone of every member.
+
+        Args:
+            X: the feature matrix.
+            y: the band gaps (0 for a metal).
+            X_metal: extra rows with only a metal label.
+            is_metal: their labels.
+
+        Returns:
+            ``self``.
+        """
         if not self.members:
             raise InputError("a committee needs at least one member")
         self.members_ = [clone(m).fit(X, y, X_metal, is_metal) for m in self.members]
@@ -271,21 +360,42 @@ class GatedCommittee(RegressorMixin, BaseEstimator):
         return self
 
     def predict(self, X, return_std: bool = False):
-        """The members' median gap (and, with ``return_std``, their standard deviation: how
-        much the variants disagree)."""
+        """The members' median gap, and how much the variants disagree.
+
+        Args:
+            X: the feature matrix.
+            return_std: also return the members' standard deviation.
+
+        Returns:
+            The gaps, or ``(gaps, spread)``.
+        """
         check_is_fitted(self, "members_")
         gaps = np.array([m.predict(X) for m in self.members_])
         median = np.median(gaps, axis=0)
         return (median, gaps.std(axis=0)) if return_std else median
 
     def predict_metal_proba(self, X) -> np.ndarray:
+        """The members' mean metal probability.
+
+        Args:
+            X: the feature matrix.
+
+        Returns:
+            One probability per row.
+        """
         check_is_fitted(self, "members_")
         return np.mean([m.predict_metal_proba(X) for m in self.members_], axis=0)
 
 
 class PBEReference(TransformerMixin, BaseEstimator):
     """Predicted PBE gap and PBE metal probability of compositions, in matminer's featurizer
-    shape (``featurize``, ``feature_labels``, ``citations``); trained once on PBE gaps."""
+    shape (``featurize``, ``feature_labels``, ``citations``); trained once on PBE gaps.
+
+    Args:
+        feature_set: the composition features both models read.
+        params: the boosters' settings (default ``LARGE_DATA``).
+        random_state: seeds both.
+    """
 
     def __init__(
         self,
@@ -298,13 +408,30 @@ class PBEReference(TransformerMixin, BaseEstimator):
         self.random_state = random_state
 
     def fit(self, compositions, pbe_gaps) -> PBEReference:
-        """Train both PBE-side models on ``compositions`` and their PBE gaps."""
+        """Train both PBE-side models.
+
+        Args:
+            compositions: formulas or compositions.
+            pbe_gaps: their PBE gaps (0 for a metal).
+
+        Returns:
+            ``self``.
+        """
         from bandgaps.features.composition import CompositionFeatures
 
         F = CompositionFeatures(self.feature_set).transform(list(compositions))
         return self.fit_features(F, pbe_gaps)
 
     def fit_features(self, F: np.ndarray, pbe_gaps) -> PBEReference:
+        """``fit`` from a feature matrix of ``feature_set`` (to reuse one featurization).
+
+        Args:
+            F: the feature matrix.
+            pbe_gaps: the PBE gaps.
+
+        Returns:
+            ``self``.
+        """
         y = np.asarray(pbe_gaps, float)
         params = {**LARGE_DATA, **(self.params or {})}
         self.gap_model_ = BoostedRegressor(
@@ -317,23 +444,53 @@ class PBEReference(TransformerMixin, BaseEstimator):
         return self
 
     def transform_features(self, F: np.ndarray) -> np.ndarray:
-        """The two columns from a composition-feature matrix of ``feature_set``."""
+        """The two columns from a composition-feature matrix of ``feature_set``.
+
+        Args:
+            F: the feature matrix.
+
+        Returns:
+            ``(n, 2)``: predicted PBE gap, PBE metal probability.
+        """
         check_is_fitted(self, "gap_model_")
         return np.column_stack(
             [self.gap_model_.predict(F), self.metal_model_.predict_proba(F)[:, 1]]
         )
 
     def featurize_many(self, compositions) -> np.ndarray:
+        """The two columns for many compositions.
+
+        Args:
+            compositions: formulas or compositions.
+
+        Returns:
+            ``(n, 2)``: predicted PBE gap, PBE metal probability.
+        """
         from bandgaps.features.composition import CompositionFeatures
 
         F = CompositionFeatures(self.feature_set).transform(list(compositions))
         return self.transform_features(F)
 
     def transform(self, compositions) -> np.ndarray:
-        """Same as ``featurize_many`` (scikit-learn's transformer shape)."""
+        """Same as ``featurize_many`` (scikit-learn's transformer shape).
+
+        Args:
+            compositions: formulas or compositions.
+
+        Returns:
+            ``(n, 2)``.
+        """
         return self.featurize_many(compositions)
 
     def featurize(self, comp) -> list[float]:
+        """The columns of one composition, in the order of ``feature_labels``.
+
+        Args:
+            comp: a composition or a formula.
+
+        Returns:
+            The values.
+        """
         return self.featurize_many([comp])[0].tolist()
 
     def feature_labels(self) -> list[str]:
@@ -364,6 +521,15 @@ class MPGapLookup(BaseEstimator):
     shape; learned from any ``composition → PBE gap`` table."""
 
     def fit(self, compositions, pbe_gaps) -> MPGapLookup:
+        """Remember each composition's PBE gaps.
+
+        Args:
+            compositions: formulas or compositions (polymorphs repeat).
+            pbe_gaps: their PBE gaps.
+
+        Returns:
+            ``self``.
+        """
         frame = pd.DataFrame(
             {"key": [_key_text(c) for c in compositions], "gap": np.asarray(pbe_gaps, float)}
         )
@@ -373,6 +539,14 @@ class MPGapLookup(BaseEstimator):
         return self
 
     def featurize_many(self, compositions) -> np.ndarray:
+        """The three columns for many compositions.
+
+        Args:
+            compositions: formulas or compositions.
+
+        Returns:
+            ``(n, 3)``: mean and lowest PBE gap, polymorphs (NaN, NaN, 0 when MP has none).
+        """
         check_is_fitted(self, "keys_")
         index = pd.Index(self.keys_)
         pos = index.get_indexer([_key_text(c) for c in compositions])
@@ -383,9 +557,25 @@ class MPGapLookup(BaseEstimator):
         return out
 
     def transform(self, compositions) -> np.ndarray:
+        """Same as ``featurize_many`` (scikit-learn's transformer shape).
+
+        Args:
+            compositions: formulas or compositions.
+
+        Returns:
+            ``(n, 3)``.
+        """
         return self.featurize_many(compositions)
 
     def featurize(self, comp) -> list[float]:
+        """The columns of one composition, in the order of ``feature_labels``.
+
+        Args:
+            comp: a composition or a formula.
+
+        Returns:
+            The values.
+        """
         return self.featurize_many([comp])[0].tolist()
 
     def feature_labels(self) -> list[str]:
@@ -410,6 +600,12 @@ class MeasuredGapModel:
     when set, give each prediction a conformal set and a domain flag. They are calibrated on
     held-out predictions the caller supplies (``calibrate``): the study uses the committee's
     out-of-fold predictions of the official folds, whose σ is the members' spread.
+
+    Args:
+        reference: a fitted ``PBEReference`` (its two columns join the features).
+        feature_set: the composition features.
+        model: the gap model (default a ``GatedGapModel``).
+        lookup: a fitted ``MPGapLookup`` whose columns join the features, or ``None``.
     """
 
     quantity = "measured gap"
@@ -429,6 +625,15 @@ class MeasuredGapModel:
         self.lookup = lookup
 
     def transform(self, compositions) -> np.ndarray:
+        """The matrix the gap model reads: composition features, the PBE reference's columns
+        and the lookup's.
+
+        Args:
+            compositions: formulas or compositions.
+
+        Returns:
+            The matrix.
+        """
         from bandgaps.features.composition import CompositionFeatures
 
         F = CompositionFeatures(self.feature_set).transform(list(compositions))
@@ -442,27 +647,77 @@ class MeasuredGapModel:
         return np.hstack(parts)
 
     def fit(self, compositions, gaps, metal_compositions=None, is_metal=None):
+        """Fit the gap model.
+
+        Args:
+            compositions: formulas or compositions.
+            gaps: their measured gaps (0 for a metal).
+            metal_compositions: extra compositions with only a metal label.
+            is_metal: their labels.
+
+        Returns:
+            ``self``.
+        """
         X = self.transform(compositions)
         Xm = None if metal_compositions is None else self.transform(metal_compositions)
         self.model.fit(X, gaps, Xm, is_metal)
         return self
 
     def predict_features(self, X: np.ndarray) -> np.ndarray:
+        """The measured gap from a matrix of ``transform``.
+
+        Args:
+            X: a matrix from ``transform``.
+
+        Returns:
+            One gap per row (eV).
+        """
         return self.model.predict(X)
 
     def predict(self, compositions) -> np.ndarray:
+        """The measured gap.
+
+        Args:
+            compositions: formulas or compositions.
+
+        Returns:
+            One gap per composition (eV).
+        """
         return self.model.predict(self.transform(compositions))
 
     def predict_metal_proba(self, compositions) -> np.ndarray:
+        """The probability of a metal.
+
+        Args:
+            compositions: formulas or compositions.
+
+        Returns:
+            One probability per composition.
+        """
         return self.predict_metal_proba_features(self.transform(compositions))
 
     def predict_metal_proba_features(self, X: np.ndarray) -> np.ndarray:
+        """The probability of a metal from a matrix of ``transform``.
+
+        Args:
+            X: a matrix from ``transform``.
+
+        Returns:
+            One probability per row.
+        """
         return self.model.predict_metal_proba(X)
 
     # conformal sets and the domain ------------------------------------------------------
     def predict_band_features(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(gap, gap − σ, gap + σ)`` with σ the committee members' spread (0 for one
-        model): the band the σ-scaled interval methods read."""
+        """The band the σ-scaled interval methods read, σ the committee members' spread (0 for
+        one model).
+
+        Args:
+            X: a matrix from ``transform``.
+
+        Returns:
+            ``(gap, gap − σ, gap + σ)``.
+        """
         if isinstance(self.model, GatedCommittee):
             gap, spread = self.model.predict(X, return_std=True)
         else:
@@ -475,10 +730,19 @@ class MeasuredGapModel:
         return self.intervals_ is not None
 
     def calibrate(self, compositions, X_train, y, pred, sigma, distance):
-        """Fit ``intervals_`` and ``domain_`` from held-out rows: targets ``y``, predictions
-        ``pred`` with spread ``sigma``, and each row's distance to training rows that did not
-        include it. ``compositions`` and ``X_train`` (their ``transform``) are the training
-        rows: the domain's known elements and reference sample."""
+        """Fit ``intervals_`` and ``domain_`` from held-out rows.
+
+        Args:
+            compositions: the training rows' compositions (the domain's known elements).
+            X_train: their ``transform`` (the domain's reference sample).
+            y: the held-out rows' targets.
+            pred: their predictions.
+            sigma: their spread.
+            distance: each row's distance to training rows that did not include it.
+
+        Returns:
+            ``self``.
+        """
         from bandgaps.features.composition import _as_compositions
         from bandgaps.models.domain import ApplicabilityDomain
         from bandgaps.models.intervals import IntervalCalibrator
@@ -495,8 +759,17 @@ class MeasuredGapModel:
         return self
 
     def intervals_features(self, X: np.ndarray, level: float, band=None) -> dict[str, np.ndarray]:
-        """The conformal set at ``level``: ``lower``, ``upper`` and ``includes_min`` (0 eV, a
-        metal, belongs to the set), with the lower bound reaching 0 eV where it does."""
+        """The conformal set at ``level``, the lower bound reaching 0 eV where the set holds a
+        metal.
+
+        Args:
+            X: a matrix from ``transform``.
+            level: the coverage.
+            band: ``predict_band_features(X)`` when the caller has it already.
+
+        Returns:
+            ``{"lower", "upper", "includes_min"}`` (0 eV, a metal, belongs to the set).
+        """
         if not self.calibrated:
             raise InputError("This measured-gap model has no calibrated intervals")
         band = self.predict_band_features(X) if band is None else band

@@ -39,7 +39,14 @@ def _default_url() -> str:
 
 
 def weights_file(entry_name: str) -> Path:
-    """Verified path of the main weight file of a catalog entry, downloading if need be."""
+    """Verified path of the main weight file of a catalog entry, downloading if need be.
+
+    Args:
+        entry_name: the catalog entry of a MEGNet model.
+
+    Returns:
+        The weight file (its checksum verified).
+    """
     from bandgaps.data import catalog
 
     entry = catalog.get(entry_name)
@@ -50,7 +57,15 @@ def weights_file(entry_name: str) -> Path:
 
 
 def download_weights(entry_name: str, url: str | None = None) -> Path:
-    """Fetch megnet's model archive with megnet's downloader; keep the entry's verified files."""
+    """Fetch megnet's model archive with megnet's downloader; keep the entry's verified files.
+
+    Args:
+        entry_name: the catalog entry of a MEGNet model.
+        url: the archive's address (default ``BANDGAPS_MEGNET_URL`` or megnet's own).
+
+    Returns:
+        The main weight file.
+    """
     from bandgaps.data import catalog
     from bandgaps.files import sha256_file
 

@@ -47,7 +47,26 @@ _TEXT = ("id", "name", "formula", "input", "reason")
 
 @dataclass
 class ScreenReport:
-    """What a screen did: rows read, predicted, kept by the filters, errors, and its speed."""
+    """What a screen did: rows read, predicted, kept by the filters, errors, and its speed.
+
+    Attributes:
+        out: the output folder.
+        rows: the input's rows.
+        predicted: rows every model predicted.
+        kept: predicted rows inside the window (all of them without one).
+        errors: rows that could not be read or predicted (listed with their reason).
+        filtered: predicted, but outside the window: ``kept + filtered + errors = rows``.
+        partitions: the input's partitions.
+        resumed: partitions found finished and skipped.
+        computed_rows: rows predicted by this run (not resumed).
+        seconds: the run's wall time.
+        startup_seconds: starting the cluster and loading the models once.
+        workers: worker processes.
+        models: each model's value column, in model order.
+        step_seconds: worker seconds per step, summed over the partitions this run computed:
+            ``read`` (parse and check the rows), then per model ``features`` and ``model``
+            (composition models) or ``graphs`` and ``network`` (MEGNet).
+    """
 
     out: Path
     rows: int
@@ -292,11 +311,32 @@ def screen(
     """Predict every row of ``source`` with ``models`` and write the Parquet dataset ``out``.
 
     Everything the user gave is checked (input, models, options, output folder) before a worker
-    starts. ``gap_min``/``gap_max`` filter on the first model's prediction; ``top`` also writes
-    the ``top`` rows with its highest predictions to ``top.parquet``. ``level`` (one coverage
-    or several; default 0.9) sets the conformal intervals of the models that have them. In a
-    script, call it under ``if __name__ == "__main__":``: the embedded cluster's worker
-    processes import the script again.
+    starts. In a script, call it under ``if __name__ == "__main__":``: the embedded cluster's
+    worker processes import the script again.
+
+    Args:
+        source: a formula table (``.csv``, ``.parquet``), structures (``.xyz``/``.extxyz``, a
+            folder or a ``.zip`` of CIF/POSCAR files), or a ``Source`` already opened.
+        models: model names as ``bandgaps.models.predictor.resolve`` reads them; the first
+            is the one filtered and ranked.
+        out: the output folder: ``predictions/``, ``errors/``, ``screen.json`` and, with
+            ``top``, ``top.parquet``. A folder holding this screen resumes it.
+        gap_min: keep rows whose first model predicts at least this.
+        gap_max: keep rows whose first model predicts at most this.
+        top: also write the ``top`` rows with the first model's highest values.
+        scheduler: the address of a running Dask scheduler; default an embedded cluster.
+        workers: worker processes of the embedded cluster (at most the cores).
+        partition_rows: rows per partition (default 20,000 formulas or 500 structures).
+        formula_column: the formula column of a table.
+        id_column: a table's id column, copied to the output.
+        overwrite: start again in a folder that holds a screen with other arguments.
+        progress: draw a progress bar (default: on a terminal).
+        on_training: called with a named model's name before it is trained.
+        level: one coverage or several (default 0.9) for the models that have intervals.
+
+    Returns:
+        A ``ScreenReport``: rows predicted, kept, filtered and in error, the speed, and each
+        step's worker time.
     """
     from bandgaps.files import write_json_atomic
 
@@ -457,7 +497,14 @@ def _counts(out: Path, n_rows: int, n_parts: int) -> dict[str, int]:
 
 
 def read_screen(out: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(predictions, errors)`` of a finished screen folder as two frames, in row order."""
+    """Read a finished screen folder back.
+
+    Args:
+        out: the folder ``screen`` wrote.
+
+    Returns:
+        ``(predictions, errors)`` as two frames, each in row order.
+    """
     out = Path(out)
     if not (out / "screen.json").is_file():
         raise InputError(f"{out} is not a screen output folder (no screen.json)")

@@ -24,17 +24,41 @@ from bandgaps.models.predictor import Predictor, StepClock, resolve_all
 
 def resolve_models(names: Sequence[str], source_kind: str, on_training=None) -> list[Predictor]:
     """Check every model name against the input before work starts; named models are trained
-    here when their file is missing (``on_training(name)`` is called first)."""
+    here when their file is missing.
+
+    Args:
+        names: the models, first the one a screen filters and ranks.
+        source_kind: ``formulas`` or ``structures``.
+        on_training: called with a named model's name before it is trained.
+
+    Returns:
+        One ``Predictor`` per name.
+    """
     return resolve_all(names, source_kind == "structures", on_training)
 
 
 def screen_column(predictor: Predictor, column: str) -> str:
-    """A prediction table's column as a screen writes it: the model's name in front."""
+    """A prediction table's column as a screen writes it: the model's name in front.
+
+    Args:
+        predictor: the model.
+        column: a column of its prediction table.
+
+    Returns:
+        ``"<name>: <column>"``.
+    """
     return f"{predictor.name}: {column}"
 
 
 def value_column(predictor: Predictor) -> str:
-    """The screen column of a model's value (what ``--gap-min``/``--top`` look at)."""
+    """The screen column of a model's value (what ``--gap-min``/``--top`` look at).
+
+    Args:
+        predictor: the model.
+
+    Returns:
+        ``"<name>: <quantity>"``.
+    """
     return screen_column(predictor, predictor.quantity)
 
 
@@ -42,7 +66,17 @@ def model_columns(
     spec: Predictor, comps, structures, steps=None, level=None
 ) -> dict[str, np.ndarray]:
     """A model's prediction table for rows that parsed, its columns prefixed with its name.
-    ``steps`` (a dict), when given, gains the seconds of each step under ``"<name> <step>"``."""
+
+    Args:
+        spec: the model.
+        comps: the rows' compositions.
+        structures: the rows' structures (``None`` for formulas).
+        steps: a dict that gains the seconds of each step under ``"<name> <step>"``.
+        level: interval levels, used by a model that has intervals.
+
+    Returns:
+        ``{column: values}``.
+    """
     inputs = structures if spec.needs_structures else comps
     timed = None if steps is None else {}
     # the levels reach the models that have intervals; the others give none
@@ -99,7 +133,16 @@ def _predict_all(specs, comps, structures, steps=None, level=None) -> dict[str, 
 def output_columns(specs: Sequence[Predictor], source_kind: str, level=None) -> list[str]:
     """The model columns of a screen, from a prediction of one known material (silicon) —
     which also loads every model once, and traces MEGNet's networks, before the partitions
-    start."""
+    start.
+
+    Args:
+        specs: the models.
+        source_kind: ``formulas`` or ``structures``.
+        level: interval levels, as the partitions will use them.
+
+    Returns:
+        The column names, in order.
+    """
     from pymatgen.core import Composition
 
     from bandgaps.structures.alloys import silicon_cell
@@ -119,13 +162,24 @@ def predict_partition(
     steps: dict | None = None,
     level=None,
 ):
-    """``(predictions, errors)`` tables of one partition.
+    """The prediction and error tables of one partition (a screen worker's task).
 
-    ``window = (low, high)`` keeps the rows whose first model's prediction lies inside it
-    (either end may be ``None``). A batch that a model refuses is predicted row by row, so one
-    bad structure costs only its own row. ``steps`` (a dict), when given, gains the seconds
-    spent reading the rows (``"read"``) and in each model's steps. ``level`` (one coverage or
-    several; default 0.9) sets the intervals of the models that have them.
+    A batch that a model refuses is predicted row by row, so one bad structure costs only its
+    own row.
+
+    Args:
+        part: the ``Partition``.
+        specs: the models.
+        source_kind: ``formulas`` or ``structures``.
+        window: ``(low, high)`` keeps the rows whose first model's value lies inside it
+            (either end may be ``None``).
+        steps: a dict that gains the seconds spent reading the rows (``"read"``) and in each
+            model's steps.
+        level: one coverage or several (default 0.9) for the models that have intervals.
+
+    Returns:
+        ``(predictions, errors)``: rows kept with every model's columns, and rows that could
+        not be read or predicted with their reason.
     """
     with StepClock(steps)("read"):
         keep, comps, structures, errors = _parse_rows(part, source_kind, specs)

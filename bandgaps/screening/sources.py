@@ -38,8 +38,15 @@ MAX_FRAME_ATOMS = 100_000
 
 @dataclass
 class Partition:
-    """Rows ``start … start + len(items) − 1`` of a source: formulas, or structure texts with
-    their names (a file name, or the frame number of an XYZ file)."""
+    """Rows ``start … start + len(items) − 1`` of a source.
+
+    Attributes:
+        index: the partition's number.
+        start: its first row.
+        items: formulas, or structure texts.
+        names: the structures' names (a file name, or ``file#frame`` of an XYZ file).
+        ids: a table's id column.
+    """
 
     index: int
     start: int
@@ -53,7 +60,16 @@ class Partition:
 
 @dataclass
 class Source:
-    """An opened input: what it holds, how many rows, and a way to read its partitions."""
+    """An opened input: what it holds, how many rows, and a way to read its partitions.
+
+    Attributes:
+        path: the input.
+        kind: ``formulas`` or ``structures``.
+        n_rows: its rows.
+        reader: reads its partitions (see ``partitions``).
+        signature: what must match for a screen of it to be continued (path, size, time).
+        ignored: files in a folder or zip that are not structures.
+    """
 
     path: Path
     kind: str  # "formulas" or "structures"
@@ -63,8 +79,16 @@ class Source:
     ignored: list[str] = field(default_factory=list)  # files that are not structures
 
     def partitions(self, size: int, skip: set[int] = frozenset()) -> Iterator[Partition]:
-        """Partitions of ``size`` rows in order; those in ``skip`` are passed over unread where
-        the format allows (their rows are still counted)."""
+        """The partitions of the source, in order.
+
+        Args:
+            size: rows per partition.
+            skip: partition numbers passed over unread where the format allows (their rows
+                are still counted).
+
+        Returns:
+            An iterator of ``Partition``.
+        """
         if size < 1:
             raise InputError(f"partition size must be at least 1, not {size}")
         return self.reader(size, set(skip))
@@ -78,7 +102,20 @@ def _signature(path: Path) -> dict:
 def open_source(
     path: str | Path, formula_column: str = "formula", id_column: str | None = None
 ) -> Source:
-    """Open a formula table or a structure collection, checking it before any work starts."""
+    """Open a formula table or a structure collection, checking it before any work starts.
+
+    Args:
+        path: a ``.csv``/``.parquet`` table, an ``.xyz``/``.extxyz`` file, a folder or a
+            ``.zip`` of structure files.
+        formula_column: the formula column of a table (text).
+        id_column: a table's id column, copied to the output.
+
+    Returns:
+        A ``Source``: its kind (``formulas`` or ``structures``), row count and reader.
+
+    Raises:
+        InputError: a missing, empty, unreadable or oversized input, or a missing column.
+    """
     path = Path(path)
     if not path.exists():
         raise InputError(f"Screen input {path} does not exist")
@@ -360,8 +397,16 @@ def chemical_space(
     limit: int | None = None,
 ) -> list[str]:
     """Every composition of 2 … ``max_elements`` of ``elements`` with whole coefficients up to
-    ``max_coefficient`` in lowest terms (``Si2Ge2`` is ``SiGe``, listed once); with ``limit``,
-    only the first ``limit`` of them (the rest are never generated).
+    ``max_coefficient`` in lowest terms (``Si2Ge2`` is ``SiGe``, listed once).
+
+    Args:
+        elements: element symbols, in the order the formulas name them.
+        max_elements: the most elements in one formula.
+        max_coefficient: the largest whole coefficient.
+        limit: only the first ``limit`` formulas (the rest are never generated).
+
+    Returns:
+        The formulas, binaries first.
 
     Examples:
         >>> chemical_space(["Ga", "As"], max_coefficient=2)

@@ -52,6 +52,13 @@ def primitive_cell() -> Structure:
 def lattice_scale(x: float, scale: str = "vegard") -> float:
     """Linear scale factor of the Si cell at Ge fraction ``x``.
 
+    Args:
+        x: the Ge fraction.
+        scale: ``vegard`` (the lattice constant by Vegard's law) or ``none`` (Si's).
+
+    Returns:
+        The factor (1 for ``none``).
+
     Examples:
         >>> round(lattice_scale(1.0), 4), lattice_scale(0.5, "none")
         (1.0418, 1.0)
@@ -94,7 +101,16 @@ def _table(rows: list[dict]) -> pd.DataFrame:
 
 
 def enumerated_cells(max_atoms: int = 12, scale: str = "vegard") -> pd.DataFrame:
-    """All symmetry-distinct Si/Ge decorations of diamond supercells with ≤ ``max_atoms`` atoms."""
+    """All symmetry-distinct Si/Ge decorations of diamond supercells (icet's enumeration).
+
+    Args:
+        max_atoms: the largest cell (an even number of atoms, 2 to 16).
+        scale: ``vegard`` (the lattice constant by Vegard's law) or ``none`` (Si's).
+
+    Returns:
+        A table of cells: ``method``, ``x``, ``n_atoms``, ``seed``, ``formula`` and the
+        ``structure``.
+    """
     from icet.tools import enumerate_structures
 
     if max_atoms < 2 or max_atoms % 2:
@@ -146,6 +162,18 @@ def sqs_cells(
     The Ge count is ``round(x · N)``; the table's ``x`` is the fraction actually realised.
     Each x anneals with its own seed, so ``workers`` processes (default: one per core, at most
     one per x) give the same cells as one.
+
+    Args:
+        xs: the Ge fractions.
+        supercell: repetitions of the conventional cell.
+        cutoffs: icet's cluster-space cutoffs (pairs, triplets) in Å.
+        n_steps: annealing steps per x.
+        random_state: the first x's seed.
+        scale: ``vegard`` (the lattice constant by Vegard's law) or ``none`` (Si's).
+        workers: processes annealing side by side.
+
+    Returns:
+        A table of cells, as ``enumerated_cells``.
     """
     import os
 
@@ -192,7 +220,18 @@ def random_cells(
     random_state: int = SEED,
     scale: str = "vegard",
 ) -> pd.DataFrame:
-    """Random Ge substitutions in cubic supercells of the conventional cell (64, 216 atoms)."""
+    """Random Ge substitutions in cubic supercells of the conventional cell.
+
+    Args:
+        xs: the Ge fractions.
+        sizes: cell sizes, 8·n³ atoms (64, 216, …).
+        n_seeds: cells per fraction and size.
+        random_state: the first seed.
+        scale: ``vegard`` (the lattice constant by Vegard's law) or ``none`` (Si's).
+
+    Returns:
+        A table of cells, as ``enumerated_cells``.
+    """
     rng = np.random.default_rng(random_state)
     rows = []
     for size in sizes:
@@ -223,6 +262,13 @@ def random_cells(
 def disordered_cell(x: float, scale: str = "vegard") -> Structure:
     """The 2-atom diamond cell with occupancy Si(1-x)Ge(x) on both sites.
 
+    Args:
+        x: the Ge fraction.
+        scale: ``vegard`` (the lattice constant by Vegard's law) or ``none`` (Si's).
+
+    Returns:
+        The disordered ``Structure`` (for ``megnet-mf-disorder``).
+
     Examples:
         >>> disordered_cell(0.25)[0].species.as_dict()
         {'Si': 0.75, 'Ge': 0.25}
@@ -234,7 +280,16 @@ def disordered_cell(x: float, scale: str = "vegard") -> Structure:
 
 
 def write_cells(cells: pd.DataFrame, out_dir: str | Path, fmt: str = "cif") -> list[Path]:
-    """Write each cell as CIF or extended XYZ (atomically); return the paths."""
+    """Write each cell as CIF or extended XYZ, each file atomically.
+
+    Args:
+        cells: a table of cells (``enumerated_cells``, ``sqs_cells``, ``random_cells``).
+        out_dir: the folder (created if need be).
+        fmt: ``cif`` or ``extxyz``.
+
+    Returns:
+        The files' paths, in the table's order.
+    """
     from bandgaps.files import atomic_path
 
     if fmt not in {"cif", "extxyz"}:
