@@ -100,7 +100,8 @@ class CalibratedCompositionModel(RegressorMixin, BaseEstimator):
         levels: the interval coverages reported by default (any level can be asked for).
         random_state: seeds the calibration split.
         cache: cache the features in the result cache.
-        interval_method: ``"auto"`` or one of ``bandgaps.models.intervals.METHODS``.
+        interval_method: ``"auto"`` or one of the interval methods (``METHODS`` of
+            ``bandgaps.models.intervals``).
     """
 
     def __init__(
