@@ -182,11 +182,10 @@ class StepClock:
 
     Args:
         steps: the dict that gains the seconds (nothing is recorded when ``None``).
-        prefix: put before each step's name.
     """
 
-    def __init__(self, steps: dict | None, prefix: str = ""):
-        self.steps, self.prefix = steps, prefix
+    def __init__(self, steps: dict | None):
+        self.steps = steps
 
     @contextlib.contextmanager
     def __call__(self, step: str):
@@ -195,8 +194,7 @@ class StepClock:
             yield
         finally:
             if self.steps is not None:
-                key = f"{self.prefix}{step}"
-                self.steps[key] = self.steps.get(key, 0.0) + time.perf_counter() - t0
+                self.steps[step] = self.steps.get(step, 0.0) + time.perf_counter() - t0
 
 
 def _composition_table(spec, model, comps, levels, risk, clock) -> pd.DataFrame:
