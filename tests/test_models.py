@@ -297,6 +297,68 @@ def test_unknown_type_and_bad_tree_are_refused(tmp_path, small_model):
         load_model(path)
 
 
+def _description(path: Path) -> dict:
+    import json
+    import zipfile
+
+    body = path.read_bytes().split(b"\n", 2)[2]
+    return json.loads(zipfile.ZipFile(io.BytesIO(body)).read("model.json"))
+
+
+@pytest.mark.parametrize(
+    "where, value, message",
+    [
+        ("top", [], r"names the type '\[\]'.*refused"),  # the fuzzer's find: a list, not a name
+        ("top", {"a": 1}, r"names the type .*refused"),
+        ("regressor", "CalibratedCompositionModel", r"holds a CalibratedCompositionModel where"),
+        ("regressor", ["BoostedRegressor"], r"names the type .*refused"),
+    ],
+)
+def test_a_class_that_is_not_a_trusted_name_in_its_place_is_refused(
+    tmp_path, small_model, where, value, message
+):
+    import json
+
+    path = save_model(tmp_path / "m.model", small_model, _card())
+    desc = _description(path)
+    (desc if where == "top" else desc["regressor"])["class"] = value
+    _rewrite(path, "model.json", json.dumps(desc).encode())
+    with pytest.raises(InputError, match=message):
+        load_model(path)
+
+
+def test_arrays_that_would_inflate_past_their_part_are_refused(tmp_path, small_model):
+    """A compressed ``domain.npz`` of a few hundred kB whose arrays unpack to more than a
+    domain part may hold (64 MiB) is refused from its own directory, before an array is read."""
+    path = save_model(tmp_path / "m.model", small_model, _card())
+    buf = io.BytesIO()
+    np.savez_compressed(buf, mean=np.zeros(70 * 2**20, dtype=np.uint8))
+    assert len(buf.getvalue()) < 2**20
+    _rewrite(path, "domain.npz", buf.getvalue())
+    with pytest.raises(InputError, match=r"domain\.npz would unpack past"):
+        load_model(path)
+
+
+def test_estimators_write_and_read_their_own_state(tmp_path, small_model):
+    """Each estimator's ``state()`` is what the model file holds, and ``from_state`` gives
+    back an estimator that predicts the same."""
+    from bandgaps.models.persist import Archive, _open
+
+    path = save_model(tmp_path / "m.model", small_model, _card())
+    fields, files = small_model.state()
+    assert _description(path) == json_round_trip(fields)
+    rebuilt = type(small_model).from_state(_description(path), Archive(_open(path), path))
+    X = small_model.transform(["Si", "GaAs", "NaCl"])
+    assert np.allclose(rebuilt.predict_features(X), small_model.predict_features(X))
+    assert set(files) <= set(Archive(_open(path), path).names())
+
+
+def json_round_trip(value):
+    import json
+
+    return json.loads(json.dumps(value))
+
+
 def test_every_bit_flip_is_detected(tmp_path, small_model):
     path = save_model(tmp_path / "m.model", small_model, _card())
     original = path.read_bytes()

@@ -220,6 +220,74 @@ class BoostedRegressor(RegressorMixin, BaseEstimator):
         lo, hi = (self._clip(b.predict(X)) for b in self.quantile_boosters_)
         return mean, np.minimum(lo, hi), np.maximum(lo, hi)
 
+    # model files ---------------------------------------------------------------------------
+    def state(self, prefix: str = "") -> tuple[dict, dict[str, bytes]]:
+        """The fitted boosters as plain data: the parameters, and each booster as LightGBM's
+        own text model (``<prefix>booster-point-0.txt``, …).
+
+        Args:
+            prefix: names this regressor's members where one file holds several.
+
+        Returns:
+            ``(fields, files)`` for ``bandgaps.models.persist``.
+        """
+        from bandgaps.models.persist import jsonable
+
+        check_is_fitted(self, "boosters_")
+        files = {}
+        for group, boosters in (("point", self.boosters_), ("quantile", self.quantile_boosters_)):
+            for k, b in enumerate(boosters):
+                booster = getattr(b, "booster_", b)
+                files[f"{prefix}booster-{group}-{k}.txt"] = booster.model_to_string().encode()
+        fields = {
+            "class": type(self).__name__,
+            "params": jsonable(self.get_params()),
+            "n_features_in": int(self.n_features_in_),
+            "prefix": prefix,
+            "boosters": {"point": len(self.boosters_), "quantile": len(self.quantile_boosters_)},
+        }
+        return fields, files
+
+    @classmethod
+    def from_state(cls, fields: dict, archive) -> BoostedRegressor:
+        """Rebuild the fitted boosters from ``state()``'s data; LightGBM parses only text
+        rebuilt from checked fields (``archive.booster``).
+
+        Args:
+            fields: the description ``state()`` wrote.
+            archive: the model file's ``bandgaps.models.persist.Archive``.
+
+        Returns:
+            The fitted ``BoostedRegressor``.
+        """
+        from bandgaps.models.persist import MAX_BOOSTERS
+
+        n_features = archive.feature_count(fields)
+        params = dict(fields.get("params", {}))
+        params["objectives"] = tuple(params.get("objectives", ()))
+        prefix = fields.get("prefix", "")
+        if not isinstance(prefix, str) or (prefix and not prefix.replace("-", "").isalnum()):
+            raise archive.refuse("a booster name is malformed")
+        model = cls(**params)
+        counts = fields.get("boosters", {})
+        if not isinstance(counts, dict) or not all(
+            isinstance(counts.get(g, 0), int) and 0 <= counts.get(g, 0) <= MAX_BOOSTERS
+            for g in ("point", "quantile")
+        ):
+            raise archive.refuse("its booster counts are malformed")
+        point, quantile = (
+            [
+                archive.booster(f"{prefix}booster-{group}-{k}.txt", n_features)
+                for k in range(counts.get(group, 0))
+            ]
+            for group in ("point", "quantile")
+        )
+        if not point or any(b.num_feature() != n_features for b in point + quantile):
+            raise archive.refuse("its boosters do not match")
+        model.boosters_, model.quantile_boosters_ = point, quantile
+        model.n_features_in_ = n_features
+        return model
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True

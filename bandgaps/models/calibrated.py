@@ -384,5 +384,75 @@ class CalibratedCompositionModel(RegressorMixin, BaseEstimator):
         """
         return self.predict_interval_features(self.transform(X), level)
 
+    # model files ------------------------------------------------------------------------
+    def state(self) -> tuple[dict, dict[str, bytes]]:
+        """Plain data of the fitted model: parameters, row counts, σ scale, the regressor's
+        own state, the conformal calibration and the domain.
+
+        Returns:
+            ``(fields, files)`` for ``bandgaps.models.persist``.
+        """
+        from bandgaps.models.persist import calibration_state, jsonable
+
+        check_is_fitted(self, "pipeline_")
+        regressor, files = self.pipeline_[-1].state()
+        fields = {
+            "class": type(self).__name__,
+            "params": jsonable(self.get_params()),
+            "n_train": int(self.n_train_),
+            "n_calibration": int(self.n_calibration_),
+            "calibration_mae": float(self.calibration_mae_),
+            "sigma_scale": float(self.sigma_scale_),
+            "regressor": regressor,
+        }
+        parts, part_files = calibration_state(self)
+        return {**fields, **parts}, {**files, **part_files}
+
+    @classmethod
+    def from_state(cls, fields: dict, archive) -> CalibratedCompositionModel:
+        """Rebuild the fitted model from ``state()``'s data: counts and scales checked, the
+        regressor rebuilt by its own ``from_state`` (a forest bounded by the training rows).
+
+        Args:
+            fields: the description ``state()`` wrote.
+            archive: the model file's ``bandgaps.models.persist.Archive``.
+
+        Returns:
+            The fitted ``CalibratedCompositionModel``.
+        """
+        from bandgaps.models.composition import make_model
+
+        model = cls(**fields["params"])
+        n_train, n_calibration = fields["n_train"], fields["n_calibration"]
+        if not all(
+            isinstance(n, int) and not isinstance(n, bool) for n in (n_train, n_calibration)
+        ):
+            raise archive.refuse("its row counts are malformed")
+        if n_train < 1 or n_calibration < 0:
+            raise archive.refuse("its row counts are malformed")
+        pipeline = make_model(model.kind, feature_set=model.feature_set, cache=model.cache)
+        spec = fields["regressor"]
+        forest = isinstance(spec, dict) and spec.get("class") == "UncertainForestRegressor"
+        regressor = archive.estimator(
+            spec,
+            "UncertainForestRegressor",
+            "BoostedRegressor",
+            **({"rows": n_train} if forest else {}),
+        )
+        model.n_train_, model.n_calibration_ = n_train, n_calibration
+        model.calibration_mae_ = float(fields["calibration_mae"])
+        model.sigma_scale_ = float(fields["sigma_scale"])
+        # NaN: trained without calibration rows; otherwise a positive, finite scale and MAE
+        for name, least in (("sigma_scale_", 1e-12), ("calibration_mae_", 0.0)):
+            value = getattr(model, name)
+            if not np.isnan(value) and not (np.isfinite(value) and value >= least):
+                raise archive.refuse(f"its {name[:-1]} is {value}")
+        model.intervals_ = archive.part(IntervalCalibrator, fields["intervals"], "intervals")
+        model.domain_ = archive.part(ApplicabilityDomain, fields["domain"], "domain")
+        pipeline.steps[-1] = ("regressor", regressor)
+        pipeline[0].fit()
+        model.pipeline_ = pipeline
+        return model
+
 
 __all__ = ["CalibratedCompositionModel", "grouped_calibration_split"]

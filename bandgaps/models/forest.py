@@ -104,6 +104,90 @@ class UncertainForestRegressor(RegressorMixin, BaseEstimator):
         std = np.sqrt(np.maximum(variances.mean(axis=1) + means.var(axis=1), 0.0))
         return mean, std
 
+    # model files ---------------------------------------------------------------------------
+    def state(self, prefix: str = "") -> tuple[dict, dict[str, bytes]]:
+        """The fitted forest as plain data: its parameters, and every tree's node records and
+        leaf values as arrays of ``forest.npz`` (one forest per model file: no prefix).
+
+        Args:
+            prefix: unused (a forest's member is always ``forest.npz``).
+
+        Returns:
+            ``(fields, files)`` for ``bandgaps.models.persist``.
+        """
+        from bandgaps.models.persist import jsonable, npz_bytes
+
+        check_is_fitted(self, "forest_")
+        arrays = {}
+        for i, tree in enumerate(self.forest_.estimators_):
+            state = tree.tree_.__getstate__()
+            arrays[f"nodes_{i}"] = state["nodes"]
+            arrays[f"values_{i}"] = state["values"]
+            arrays[f"max_depth_{i}"] = np.asarray(state["max_depth"])
+            arrays[f"max_features_{i}"] = np.asarray(tree.max_features_)
+        fields = {
+            "class": type(self).__name__,
+            "params": jsonable(self.get_params()),
+            "n_features_in": int(self.n_features_in_),
+            "trees": len(self.forest_.estimators_),
+        }
+        return fields, {"forest.npz": npz_bytes(arrays)}
+
+    @classmethod
+    def from_state(cls, fields: dict, archive, rows: int | None = None):
+        """Rebuild a fitted forest from ``state()``'s data, every tree checked by the archive.
+
+        Args:
+            fields: the description ``state()`` wrote.
+            archive: the model file's ``bandgaps.models.persist.Archive``.
+            rows: the training rows, where known: they bound what ``forest.npz`` may unpack
+                to (``persist.forest_bytes``), checked before it is inflated.
+
+        Returns:
+            The fitted ``UncertainForestRegressor``.
+        """
+        from sklearn.tree import DecisionTreeRegressor
+
+        from bandgaps.models.lgbm_text import MAX_TREES
+        from bandgaps.models.persist import forest_bytes
+
+        n_features = archive.feature_count(fields)
+        model = cls(**fields.get("params", {}))
+        trees = fields.get("trees")
+        if not isinstance(trees, int) or not 0 < trees <= MAX_TREES:
+            raise archive.refuse("its tree count is malformed")
+        declared = archive.declared_size("forest.npz")
+        if rows is not None and declared > forest_bytes(trees, rows):
+            raise archive.refuse(
+                f"forest.npz would unpack to {declared:,} bytes, more than {trees:,} trees "
+                f"grown on {rows:,} rows can need ({forest_bytes(trees, rows):,})"
+            )
+        arrays = archive.arrays("forest.npz")
+        estimators = []
+        try:
+            for i in range(trees):
+                est = DecisionTreeRegressor()
+                est.tree_ = archive.tree(
+                    arrays.get(f"nodes_{i}"),
+                    arrays.get(f"values_{i}"),
+                    arrays.get(f"max_depth_{i}"),
+                    n_features,
+                )
+                est.n_features_in_ = n_features
+                est.n_outputs_ = 1
+                est.max_features_ = int(arrays[f"max_features_{i}"])
+                estimators.append(est)
+        except Exception as exc:  # a missing array or one of the wrong kind
+            raise archive.unreadable("forest", exc) from None
+        forest = RandomForestRegressor(n_estimators=trees)
+        forest.estimators_ = estimators
+        forest.estimator_ = DecisionTreeRegressor()
+        forest.n_features_in_ = n_features
+        forest.n_outputs_ = 1
+        model.forest_ = forest
+        model.n_features_in_ = n_features
+        return model
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True

@@ -196,6 +196,35 @@ class MetalClassifier(ClassifierMixin, BaseEstimator):
         """
         return (self.predict_proba(X)[:, 1] > 0.5).astype(int)
 
+    def state(self, prefix: str = "") -> tuple[dict, dict[str, bytes]]:
+        """Plain data of the fitted classifier: its boosters' (``BoostedRegressor.state``).
+
+        Args:
+            prefix: names its members in a file that holds several models.
+
+        Returns:
+            ``(fields, files)`` for ``bandgaps.models.persist``.
+        """
+        check_is_fitted(self, "booster_")
+        return self.booster_.state(prefix)
+
+    @classmethod
+    def from_state(cls, fields: dict, archive) -> MetalClassifier:
+        """Rebuild a fitted classifier from ``state()``'s data.
+
+        Args:
+            fields: the description ``state()`` wrote.
+            archive: the model file's ``bandgaps.models.persist.Archive``.
+
+        Returns:
+            The fitted ``MetalClassifier``.
+        """
+        model = cls()
+        model.booster_ = archive.estimator(fields, "BoostedRegressor")
+        model.classes_ = np.array([0, 1])
+        model.n_features_in_ = model.booster_.n_features_in_
+        return model
+
 
 class GatedGapModel(RegressorMixin, BaseEstimator):
     """Band gap = 0 eV where the metal gate says metal, else a regressor of the non-metals.
@@ -316,6 +345,66 @@ class GatedGapModel(RegressorMixin, BaseEstimator):
             gap = np.where(self.predict_metal_proba(X) > self.threshold, 0.0, gap)
         return gap
 
+    def state(self, prefix: str = "") -> tuple[dict, dict[str, bytes]]:
+        """Plain data of the fitted model: parameters, regressor and gate.
+
+        Args:
+            prefix: names its members (``m0-``) in a file that holds several.
+
+        Returns:
+            ``(fields, files)`` for ``bandgaps.models.persist``.
+        """
+        from bandgaps.models.persist import jsonable
+
+        check_is_fitted(self, "regressor_")
+        regressor, files = self.regressor_.state(f"{prefix}gap-")
+        fields = {
+            "params": jsonable(self.get_params()),
+            "n_features_in": int(self.n_features_in_),
+            "regressor": regressor,
+            "gate": None,
+        }
+        if self.gate_ is not None:
+            fields["gate"], gate_files = self.gate_.state(f"{prefix}gate-")
+            files.update(gate_files)
+        return fields, files
+
+    @classmethod
+    def from_state(cls, fields: dict, archive, width: int) -> GatedGapModel:
+        """Rebuild a fitted model from ``state()``'s data; the columns it reads must lie in
+        the ``width`` columns its owner gives it, and its parts must read as many.
+
+        Args:
+            fields: the description ``state()`` wrote.
+            archive: the model file's ``bandgaps.models.persist.Archive``.
+            width: the columns of the matrix it is given.
+
+        Returns:
+            The fitted ``GatedGapModel``.
+        """
+        params = dict(fields["params"])
+        columns = params.get("columns")
+        if columns is not None and (
+            not isinstance(columns, list)
+            or not all(isinstance(c, int) and 0 <= c < width for c in columns)
+        ):
+            raise archive.refuse("a member's columns are malformed")
+        residual = params.get("residual_column")
+        if residual is not None and not (isinstance(residual, int) and 0 <= residual < width):
+            raise archive.refuse("a member's columns are malformed")
+        model = cls(**params)
+        model.regressor_ = archive.estimator(fields["regressor"], "BoostedRegressor")
+        n_read = width if columns is None else len(columns)
+        model.gate_ = None
+        if fields.get("gate") is not None:
+            model.gate_ = MetalClassifier.from_state(fields["gate"], archive)
+            if model.gate_.n_features_in_ != n_read:
+                raise archive.refuse("its parts do not fit together")
+        if model.regressor_.n_features_in_ != n_read or fields.get("n_features_in") != width:
+            raise archive.refuse("its parts do not fit together")
+        model.n_features_in_ = width
+        return model
+
 
 class GatedCommittee(RegressorMixin, BaseEstimator):
     """The median of several ``GatedGapModel`` variants (and their mean metal probability).
@@ -385,6 +474,40 @@ class GatedCommittee(RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self, "members_")
         return np.mean([m.predict_metal_proba(X) for m in self.members_], axis=0)
+
+    def state(self) -> tuple[list[dict], dict[str, bytes]]:
+        """Plain data of every fitted member (members ``m0-``, ``m1-``, …).
+
+        Returns:
+            ``(fields of each member, files)`` for ``bandgaps.models.persist``.
+        """
+        check_is_fitted(self, "members_")
+        fields, files = [], {}
+        for i, member in enumerate(self.members_):
+            member_fields, member_files = member.state(f"m{i}-")
+            fields.append(member_fields)
+            files.update(member_files)
+        return fields, files
+
+    @classmethod
+    def from_state(cls, fields: list, archive, width: int) -> GatedCommittee:
+        """Rebuild a fitted committee from ``state()``'s data.
+
+        Args:
+            fields: each member's description.
+            archive: the model file's ``bandgaps.models.persist.Archive``.
+            width: the columns of the matrix it is given.
+
+        Returns:
+            The fitted ``GatedCommittee``.
+        """
+        if not isinstance(fields, list) or not fields:
+            raise archive.refuse("its members are malformed")
+        members = [GatedGapModel.from_state(m, archive, width) for m in fields]
+        model = cls(members)
+        model.members_ = members
+        model.n_features_in_ = width
+        return model
 
 
 class PBEReference(TransformerMixin, BaseEstimator):
@@ -506,6 +629,51 @@ class PBEReference(TransformerMixin, BaseEstimator):
     def implementors(self) -> list[str]:
         return ["bandgaps"]
 
+    def state(self, prefix: str = "ref-") -> tuple[dict, dict[str, bytes]]:
+        """Plain data of both fitted PBE-side models.
+
+        Args:
+            prefix: names its members (``ref-gap-…``, ``ref-metal-…``).
+
+        Returns:
+            ``(fields, files)`` for ``bandgaps.models.persist``.
+        """
+        check_is_fitted(self, "gap_model_")
+        gap, files = self.gap_model_.state(f"{prefix}gap-")
+        metal, metal_files = self.metal_model_.state(f"{prefix}metal-")
+        fields = {
+            "class": type(self).__name__,
+            "feature_set": self.feature_set,
+            "n_train": int(self.n_train_),
+            "gap": gap,
+            "metal": metal,
+        }
+        return fields, {**files, **metal_files}
+
+    @classmethod
+    def from_state(cls, fields: dict, archive) -> PBEReference:
+        """Rebuild a fitted reference from ``state()``'s data.
+
+        Args:
+            fields: the description ``state()`` wrote.
+            archive: the model file's ``bandgaps.models.persist.Archive``.
+
+        Returns:
+            The fitted ``PBEReference``.
+        """
+        from bandgaps.features.composition import get_feature_set
+
+        if not isinstance(fields, dict) or fields.get("class") != cls.__name__:
+            raise archive.refuse("the PBE reference is missing")
+        model = cls(get_feature_set(fields.get("feature_set")).name)
+        model.gap_model_ = archive.estimator(fields["gap"], "BoostedRegressor")
+        model.metal_model_ = MetalClassifier.from_state(fields["metal"], archive)
+        n_train = fields["n_train"]
+        if not isinstance(n_train, int) or n_train < 0:
+            raise archive.refuse("its row counts are malformed")
+        model.n_train_ = n_train
+        return model
+
 
 #: What the lookup's columns hold, in order.
 LOOKUP_LABELS = (
@@ -586,6 +754,47 @@ class MPGapLookup(BaseEstimator):
 
     def implementors(self) -> list[str]:
         return ["bandgaps"]
+
+    def state(self) -> tuple[int, dict[str, bytes]]:
+        """Plain data of the lookup: its keys as text and its three columns as numbers
+        (``lookup.npz``).
+
+        Returns:
+            ``(number of compositions, files)`` for ``bandgaps.models.persist``.
+        """
+        from bandgaps.models.persist import npz_bytes
+
+        check_is_fitted(self, "keys_")
+        arrays = {"keys": np.asarray(self.keys_, dtype=str), "values": self.values_}
+        return len(self.keys_), {"lookup.npz": npz_bytes(arrays)}
+
+    @classmethod
+    def from_state(cls, count: int, archive) -> MPGapLookup:
+        """Rebuild a fitted lookup: a text array of keys and a float array of three columns,
+        as many as ``count``.
+
+        Args:
+            count: the number of compositions ``state()`` wrote.
+            archive: the model file's ``bandgaps.models.persist.Archive``.
+
+        Returns:
+            The fitted ``MPGapLookup``.
+        """
+        arrays = archive.arrays("lookup.npz")
+        keys, values = arrays.get("keys"), arrays.get("values")
+        if (
+            not isinstance(keys, np.ndarray)
+            or not isinstance(values, np.ndarray)
+            or keys.dtype.kind != "U"
+            or keys.ndim != 1
+            or values.shape != (len(keys), 3)
+            or values.dtype != np.float64
+            or len(keys) != count
+        ):
+            raise archive.refuse("its composition lookup is malformed")
+        model = cls()
+        model.keys_, model.values_ = keys, values
+        return model
 
 
 def _key_text(comp) -> str:
@@ -776,6 +985,80 @@ class MeasuredGapModel:
         lo, hi, includes = self.intervals_.interval_set(*band, float(level))
         lo = self.intervals_.reach_minimum(np.maximum(lo, 0.0), includes)
         return {"lower": lo, "upper": hi, "includes_min": np.asarray(includes, bool)}
+
+    # model files ------------------------------------------------------------------------
+    def state(self) -> tuple[dict, dict[str, bytes]]:
+        """Plain data of the whole fitted model: reference, gap model (one or a committee),
+        lookup, conformal calibration and domain.
+
+        Returns:
+            ``(fields, files)`` for ``bandgaps.models.persist``.
+        """
+        from bandgaps.models.persist import calibration_state
+
+        reference, files = self.reference.state("ref-")
+        committee = isinstance(self.model, GatedCommittee)
+        if committee:
+            members, member_files = self.model.state()
+        else:
+            member, member_files = self.model.state("m0-")
+            members = [member]
+        files.update(member_files)
+        fields = {
+            "class": type(self).__name__,
+            "feature_set": self.feature_set,
+            "reference": reference,
+            "committee": committee,
+            "members": members,
+            "n_train": int(self.model.n_train_),
+            "lookup": None,
+        }
+        if self.lookup is not None:
+            fields["lookup"], lookup_files = self.lookup.state()
+            files.update(lookup_files)
+        parts, part_files = calibration_state(self)
+        return {**fields, **parts}, {**files, **part_files}
+
+    @classmethod
+    def from_state(cls, fields: dict, archive) -> MeasuredGapModel:
+        """Rebuild the whole fitted model from ``state()``'s data, each part checked to fit
+        the others (feature counts, columns, the domain's width).
+
+        Args:
+            fields: the description ``state()`` wrote.
+            archive: the model file's ``bandgaps.models.persist.Archive``.
+
+        Returns:
+            The fitted ``MeasuredGapModel``.
+        """
+        from bandgaps.features.composition import CompositionFeatures, get_feature_set
+        from bandgaps.models.domain import ApplicabilityDomain
+        from bandgaps.models.intervals import IntervalCalibrator
+
+        reference = PBEReference.from_state(fields["reference"], archive)
+        feature_set = get_feature_set(fields["feature_set"]).name
+        n_comp = len(CompositionFeatures(feature_set, cache=False).feature_labels())
+        if reference.gap_model_.n_features_in_ != n_comp:
+            raise archive.refuse("its parts do not fit together")
+        lookup = MPGapLookup.from_state(fields["lookup"], archive) if fields.get("lookup") else None
+        width = n_comp + len(TRANSFER_LABELS) + (0 if lookup is None else len(LOOKUP_LABELS))
+        members = fields["members"]
+        if fields.get("committee"):
+            model = GatedCommittee.from_state(members, archive, width)
+        elif isinstance(members, list) and len(members) == 1:
+            model = GatedGapModel.from_state(members[0], archive, width)
+        else:
+            raise archive.refuse("its members are malformed")
+        n_train = fields["n_train"]
+        if not isinstance(n_train, int) or n_train < 1:
+            raise archive.refuse("its row counts are malformed")
+        model.n_train_ = n_train
+        measured = cls(reference, feature_set, model, lookup)
+        measured.intervals_ = archive.part(IntervalCalibrator, fields.get("intervals"), "intervals")
+        measured.domain_ = archive.part(ApplicabilityDomain, fields.get("domain"), "domain")
+        if measured.domain_ is not None and len(measured.domain_.mean_) != width:
+            raise archive.refuse("its parts do not fit together")
+        return measured
 
 
 __all__ = [
