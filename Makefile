@@ -4,6 +4,10 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 UV_VERSION := 0.13.9
+# Matbench's own reader checks our submission files in the tests. Its release pins matminer
+# 0.7.4, scikit-learn 1.0.1 and scipy 1.7.3, which it does not need to read a results file, so
+# it is installed without its pins.
+MATBENCH_VERSION := 0.6
 export NO_MKDOCS_2_WARNING := 1
 
 CHROMIUM ?= /usr/bin/chromium
@@ -18,11 +22,12 @@ help:
 	@echo "make lock        re-freeze requirements.lock from pyproject.toml"
 
 # The environment is (re)built when pyproject.toml or the lock file change.
-$(STAMP): pyproject.toml requirements.lock
+$(STAMP): pyproject.toml requirements.lock Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
 	$(BIN)/uv pip install --python $(BIN)/python --quiet -r requirements.lock
 	$(BIN)/uv pip install --python $(BIN)/python --quiet --no-deps -e .
+	$(BIN)/uv pip install --python $(BIN)/python --quiet --no-deps "matbench==$(MATBENCH_VERSION)"
 	@# Bytecode for every installed module: with PYTHONDONTWRITEBYTECODE set, each page kernel and
 	@# CLI call would otherwise compile pandas, matplotlib and pymatgen from source (about 8 s).
 	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib >/dev/null

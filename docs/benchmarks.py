@@ -36,6 +36,8 @@ from IPython.display import Markdown, display
 from bandgaps import plots
 from bandgaps.analyses import matbench as MB
 from bandgaps.analyses import measured as Me
+from bandgaps.analyses import registry as R
+from bandgaps.analyses import submission as S
 from bandgaps.analyses import targets as T
 from bandgaps.analyses.mp_gap import mp_gap_study
 from bandgaps.analyses.targets import GOAL_MAE
@@ -76,7 +78,6 @@ display(
 
 # %% tags=["hide-input"]
 mp = mp_gap_study().run
-MB.write_results(cache_dir() / "matbench" / "mp_gap.json.gz", [mp])
 
 
 fig, ax = plt.subplots(figsize=(plots.PAGE_WIDTH, 3.6))
@@ -146,7 +147,6 @@ md(
     f"on the test folds, *{best_single.label}*, {expt[best_single.label].mean():.4f} eV — a "
     "figure no protocol could have chosen in advance."
 )
-MB.write_results(cache_dir() / "matbench" / "expt_gap.json.gz", [ours])
 
 # %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(plots.PAGE_WIDTH, 4.6))
@@ -218,7 +218,6 @@ display(
     .hide(axis="index")
 )
 metal_run = metal[Me.METAL_ENTRY]
-MB.write_results(cache_dir() / "matbench" / "expt_is_metal.json.gz", [metal_run])
 
 fig, ax = plt.subplots(figsize=(plots.PAGE_WIDTH, 3.4))
 plots.leaderboard(
@@ -241,6 +240,71 @@ md(
     "(the best published, also on labels); its probabilities an ROC-AUC of "
     f"**{metal_run.mean('rocauc'):.4f}**."
 )
+
+# %% [markdown]
+# ## Registered entries
+#
+# Every entry is defined in the study's registry (`bandgaps/analyses/registry.toml`) before
+# it is scored: its features, its model, each choice and how that choice is made inside a
+# fold's training rows, and the data it learns from besides the task. The commit that added
+# an entry is its registration, looked up with git when this page is built. The entries
+# that existed before the registry were defined in code before their folds were scored and
+# are marked as entered afterwards. Candidates are registered and wait for a later change
+# to score them; an entry that is scored stays listed, whether it is kept or not.
+
+# %% tags=["hide-input"]
+scored = {
+    R.entry_for("mp_gap", mp.entry).id: f"{mp.mean():.4f} eV MAE",
+    **{R.entry_for("expt_gap", k).id: f"{run.mean():.4f} eV MAE" for k, run in expt.items()},
+    **{
+        R.entry_for("expt_is_metal", k).id: (
+            f"{run.mean('balanced_accuracy'):.4f} bal. acc. / {run.mean('rocauc'):.4f} AUC"
+        )
+        for k, run in metal.items()
+    },
+}
+display(R.registry_table(scored).style.hide(axis="index"))
+for task in tasks:
+    entry = R.submitted_entry(task)
+    md(
+        f"**{task}, submitted: {entry.label}** (`{entry.id}`). *Features:* {entry.features}. "
+        f"*Model:* {entry.model}. *Choices:* "
+        + "; ".join(entry.choices)
+        + ". *Learned from besides the task:* "
+        + ("; ".join(entry.learned_from) or "nothing")
+        + "."
+    )
+
+# %% [markdown]
+# ## Submission folders
+#
+# Each task's submitted entry is written as the folder Matbench's repository takes:
+# `results.json.gz` (every fold's predictions keyed by the `mb-…` ids, its parameters and
+# scores, with Matbench's version and hash) and `info.json` (authors, algorithm, description,
+# references, the data it learned from besides the task, library versions). Each folder is
+# then read back and re-scored against the published folds.
+
+# %% tags=["hide-input"]
+submissions = cache_dir() / "matbench" / "submissions"
+folders = []
+for task, run in (("mp_gap", mp), ("expt_gap", ours), ("expt_is_metal", metal_run)):
+    info = S.entry_info(R.entry_for(task, run.entry))
+    folder = S.write_submission(submissions / S.folder_name(info), [run], info)
+    check = S.check_submission(folder)
+    folders.append(
+        {
+            "task": task,
+            "folder": folder.name,
+            "registered": info.registered or "–",
+            "files": ", ".join(
+                f"{p.name} ({p.stat().st_size / 1024:,.0f} kB)" for p in sorted(folder.iterdir())
+            ),
+            f"recorded {tasks[task].metric}": check["recorded"].mean(),
+            f"re-scored {tasks[task].metric}": check["re-scored"].mean(),
+        }
+    )
+display(pd.DataFrame(folders).style.format(precision=4).hide(axis="index"))
+md(f"The folders are in `{submissions}`.")
 
 # %% [markdown]
 # ## Where we stand against the targets
@@ -479,8 +543,4 @@ display(
             "metal probability (measured)": "{:.3f}",
         }
     )
-)
-md(
-    "Our submission files, in Matbench's `results.json.gz` layout keyed by the `mb-…` ids, are "
-    f"written to `{cache_dir() / 'matbench'}` by this page (one per task)."
 )

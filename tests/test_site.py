@@ -1,6 +1,8 @@
 """The deliverable: the whole site builds with ``mkdocs build --strict`` and its pages carry the
 executed figures; an error in any cell fails the build. Skip with ``-m "not site"``."""
 
+import gzip
+import json
 import re
 import shutil
 import time
@@ -25,6 +27,8 @@ MATBENCH_FIGURES = [f"{v:.4f}" for v in C.matbench_published().values()]
 KSPACING_FIGURES = [
     str(T.published(k)) for k in ("kspacing-rf", "kspacing-crabnet", "jarvis-leaderboard")
 ]
+#: The tasks the Benchmarks page submits an entry to.
+MB_TASKS = ("mp_gap", "expt_gap", "expt_is_metal")
 
 
 def test_home_page_states_the_question_and_the_caveats(built_site):
@@ -229,6 +233,33 @@ def test_benchmarks_page_scores_three_tasks_beside_the_leaderboard(built_site):
     # the measured-gap model's conformal sets, scored fold by fold within metals / non-metals
     assert "How sure is a measured gap?" in html and "90 % interval (eV)" in html
     assert re.search(r"covers <strong>\d+\.\d%</strong> and <strong>\d+\.\d%</strong>", html)
+
+
+def test_benchmarks_page_writes_three_submission_folders_matbench_reads(built_site):
+    """The page registers every entry with its commit and writes one submission folder per
+    task; read back here, each passes Matbench's own reader and re-scores on the published
+    folds to the recorded scores."""
+    from matbench.bench import MatbenchBenchmark
+
+    from bandgaps.analyses import registry as R
+    from bandgaps.analyses import submission as S
+    from bandgaps.config import cache_dir
+
+    html = (built_site / "benchmarks.html").read_text()
+    assert "Registered entries" in html and "Submission folders" in html
+    for entry in R.load_registry():
+        assert entry.id in html
+    assert html.count("not scored yet") >= sum(e.role == "candidate" for e in R.load_registry())
+    folders = sorted((cache_dir() / "matbench" / "submissions").iterdir())
+    assert [f.name for f in folders] == sorted(
+        S.folder_name(S.entry_info(R.submitted_entry(t))) for t in MB_TASKS
+    )
+    for folder in folders:
+        table = S.check_submission(folder)
+        assert len(table) == 5 and (table["recorded"] - table["re-scored"]).abs().max() < 1e-9
+        with gzip.open(folder / "results.json.gz", "rt") as fh:
+            MatbenchBenchmark.from_dict(json.load(fh))
+        assert folder.name in html
 
 
 def test_screening_page_screens_a_space_and_measures_the_engine(built_site):

@@ -6,7 +6,8 @@ classification). Applied to the catalogued tasks this gives the published test r
 benchmark's rule: every decision (features, hyper-parameters, candidate choice, calibration) is
 made inside a fold's training rows, and the fold's test rows are scored once. ``run_task`` only
 ever hands the estimator the training rows of a fold; what it returns can be written in
-Matbench's ``results.json.gz`` layout (keyed by the ``mb-…`` ids) with ``write_results``.
+Matbench's ``results.json.gz`` layout (keyed by the ``mb-…`` ids) with
+``bandgaps.analyses.submission``.
 
 Examples:
     >>> task = TASKS["expt_gap"]
@@ -19,20 +20,14 @@ Examples:
 from __future__ import annotations
 
 import functools
-import gzip
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from bandgaps.cache import note
 from bandgaps.errors import InputError
-from bandgaps.files import atomic_path
 
 #: Matbench v0.1's seed for every task's folds.
 MATBENCH_SEED = 18012019
@@ -281,89 +276,6 @@ def run_task(
 
 
 # ----------------------------------------------------------------------------------------------
-# Matbench's results file
-
-
-def results_document(runs: Sequence[BenchmarkRun], metadata: dict | None = None) -> dict:
-    """Runs of one entry in the layout of Matbench's ``results.json.gz`` (one task per run).
-
-    Args:
-        runs: one run per task.
-        metadata: what describes the entry.
-
-    Returns:
-        The document, as a dict.
-    """
-    tasks = {}
-    for run in runs:
-        results = {}
-        for k, (_, fold) in enumerate(run.predictions.groupby("fold", sort=True)):
-            results[f"fold_{k}"] = {
-                "data": {i: float(p) for i, p in fold["prediction"].items()},
-                "parameters": run.parameters[k] if k < len(run.parameters) else {},
-                "scores": {
-                    m: float(v) for m, v in run.scores.iloc[k].drop("fold").items() if m != "fold"
-                },
-            }
-        tasks[run.task.matbench_name] = {
-            "@module": "matbench.task",
-            "@class": "MatbenchTask",
-            "benchmark_name": "matbench_v0.1",
-            "dataset_name": run.task.matbench_name,
-            "results": results,
-        }
-    return {
-        "@module": "matbench.bench",
-        "@class": "MatbenchBenchmark",
-        "benchmark_name": "matbench_v0.1",
-        "tasks": tasks,
-        "user_metadata": metadata or {},
-        "datestamp": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-
-
-def write_results(path: str | Path, runs: Sequence[BenchmarkRun], metadata: dict | None = None):
-    """Write ``results.json.gz`` atomically; returns the path.
-
-    Args:
-        path: the file.
-        runs: one run per task.
-        metadata: what describes the entry.
-
-    Returns:
-        ``path``.
-    """
-    path = Path(path)
-    doc = results_document(runs, metadata)
-    with atomic_path(path, suffix=".gz") as tmp, gzip.open(tmp, "wt", encoding="utf-8") as fh:
-        json.dump(doc, fh)
-    note("output", path)
-    return path
-
-
-def read_results(path: str | Path) -> dict[str, pd.DataFrame]:
-    """``{task: frame of mb_id, fold, prediction}`` from a ``results.json.gz``.
-
-    Args:
-        path: the file.
-
-    Returns:
-        ``{task: frame}``.
-    """
-    with gzip.open(path, "rt", encoding="utf-8") as fh:
-        doc = json.load(fh)
-    out = {}
-    for name, task in doc["tasks"].items():
-        rows = [
-            (mb_id, int(fold.removeprefix("fold_")), value)
-            for fold, res in task["results"].items()
-            for mb_id, value in res["data"].items()
-        ]
-        out[name] = pd.DataFrame(rows, columns=["mb_id", "fold", "prediction"]).set_index("mb_id")
-    return out
-
-
-# ----------------------------------------------------------------------------------------------
 # The published entries
 
 
@@ -520,9 +432,6 @@ __all__ = [
     "leaderboard_table",
     "official_folds",
     "published_of",
-    "read_results",
-    "results_document",
     "run_task",
     "score_fold",
-    "write_results",
 ]
