@@ -415,12 +415,12 @@ def _warn_outside_domain(frame) -> None:
     """One line on stderr naming the formulas outside the model's domain, and why."""
     if "in domain" not in frame.columns or frame["in domain"].all():
         return
-    unseen = frame.attrs.get("unseen elements", [""] * len(frame))
-    reasons = []
-    for formula, inside, elements in zip(frame["formula"], frame["in domain"], unseen, strict=True):
-        if not inside:
-            why = f"unseen {elements}" if elements else frame.attrs["domain reason"]
-            reasons.append(f"{formula} ({why})")
+    why = frame.attrs.get("domain reasons", ["outside"] * len(frame))
+    reasons = [
+        f"{formula} ({reason})"
+        for formula, inside, reason in zip(frame["formula"], frame["in domain"], why, strict=True)
+        if not inside
+    ]
     shown = ", ".join(reasons[:5]) + (f" and {len(reasons) - 5} more" if len(reasons) > 5 else "")
     err.print(
         f"warning: {len(reasons)} of {len(frame)} formula(s) outside the model's domain: {shown}",

@@ -1,6 +1,7 @@
-"""The recipe of the named ``measured-gap`` model: the committee fitted on every ``expt_gap``
-row, its gates also on every ``expt_is_metal`` row, calibrated from the out-of-fold
-predictions.
+"""The Matbench-only measured-gap model: the committee fitted on every ``expt_gap`` row, its
+gates also on every ``expt_is_metal`` row, calibrated from the out-of-fold predictions. The
+named ``measured-gap`` model learns from every report instead
+(``bandgaps.analyses.measured_reports``); this one is what it is measured against.
 """
 
 from __future__ import annotations

@@ -8,8 +8,10 @@ one whose rank correlation with the absolute error is higher becomes the model's
 * ``σ`` — the model's own spread (its ±1σ half-width).
 
 A prediction is **outside the domain** when its formula holds an element no training row had,
-or when its score is above the 99th percentile of the calibration rows' scores. The score is
-reported as that percentile (0–100), so "97" reads "less familiar than 97 % of held-out rows".
+when it has fewer or more elements than any training row (an element, when every training row
+is a compound), or when its score is above the 99th percentile of the calibration rows'
+scores. The score is reported as that percentile (0–100), so "97" reads "less familiar than
+97 % of held-out rows".
 
 Examples:
     >>> from pymatgen.core import Composition
@@ -20,6 +22,8 @@ Examples:
     >>> out = dom.assess(F[:2], [Composition("NaCl"), Composition("KCl")], np.ones(2))
     >>> out["unseen elements"], list(out["in domain"])
     (['', 'K'], [True, False])
+    >>> bool(dom.assess(F[:1], [Composition("Na")], np.ones(1))["in domain"][0])  # an element
+    False
 """
 
 from __future__ import annotations
@@ -59,7 +63,10 @@ class ApplicabilityDomain:
             ``self``.
         """
         F = np.asarray(F, float)
+        compositions = list(compositions)
         self.elements_ = sorted({el.symbol for c in compositions for el in c.elements})
+        counts = [len(c.elements) for c in compositions]
+        self.n_elements_ = [min(counts), max(counts)] if counts else None
         self.mean_ = np.nanmean(F, axis=0)
         scale = np.nanstd(F, axis=0)
         self.scale_ = np.where(scale > 0, scale, 1.0)
@@ -158,7 +165,8 @@ class ApplicabilityDomain:
 
         Returns:
             ``{"domain score"`` (calibration percentile), ``"unseen elements"``,
-            ``"in domain"}``.
+            ``"in domain"``, ``"why"}`` (for each row outside the domain, the reason in words;
+            ``""`` inside).
         """
         if not hasattr(self, "score_"):
             raise InputError("The domain of applicability was not calibrated")
@@ -167,8 +175,22 @@ class ApplicabilityDomain:
         rank = np.searchsorted(self.calibration_scores_, raw, side="right")
         percentile = 100.0 * rank / len(self.calibration_scores_)
         unseen = self.unseen(compositions)
-        inside = np.array([not u for u in unseen]) & (raw <= self.threshold_)
-        return {"domain score": percentile, "unseen elements": unseen, "in domain": inside}
+        why = [f"unseen {u}" if u else "" for u in unseen]
+        span = getattr(self, "n_elements_", None)
+        for i, comp in enumerate(compositions):
+            n = len(comp.elements)
+            if not why[i] and span is not None and not span[0] <= n <= span[1]:
+                trained = f"{span[0]}" if span[0] == span[1] else f"{span[0]}–{span[1]}"
+                why[i] = f"{n} element{'s' * (n != 1)}; trained on {trained}"
+            elif not why[i] and raw[i] > self.threshold_:
+                why[i] = self.reason()
+        inside = np.array([not w for w in why], bool)
+        return {
+            "domain score": percentile,
+            "unseen elements": unseen,
+            "in domain": inside,
+            "why": why,
+        }
 
     # ------------------------------------------------------------------------------------
     def state(self) -> tuple[dict, dict[str, np.ndarray]]:
@@ -179,6 +201,7 @@ class ApplicabilityDomain:
             "score_": self.score_,
             "threshold_": self.threshold_,
             "correlations_": self.correlations_,
+            "n_elements_": getattr(self, "n_elements_", None),
         }
         arrays = {
             "mean": self.mean_,
@@ -206,6 +229,15 @@ class ApplicabilityDomain:
             raise InputError("the domain of applicability is malformed")
         dom.threshold_ = float(fields["threshold_"])
         dom.correlations_ = {str(k): float(v) for k, v in fields["correlations_"].items()}
+        span = fields.get("n_elements_")  # absent from files written before the rule
+        if span is not None and not (
+            isinstance(span, list)
+            and len(span) == 2
+            and all(isinstance(n, int) and not isinstance(n, bool) for n in span)
+            and 1 <= span[0] <= span[1] <= 120
+        ):
+            raise InputError("the domain of applicability is malformed")
+        dom.n_elements_ = span
         dom.mean_ = np.asarray(arrays["mean"], float)
         dom.scale_ = np.asarray(arrays["scale"], float)
         dom.reference_ = np.asarray(arrays["reference"], np.float32)

@@ -113,11 +113,17 @@ NAMED: dict[str, NamedModel] = {
     "measured-gap": NamedModel(
         "measured-gap",
         "measured gap",
-        "measured band gap (expt_gap, Zhuo et al. 2018) from composition: LightGBM with a "
-        "metal gate, helped by predicted PBE gap and metallicity",
+        "measured band gap from composition, learned from every report of Zhuo et al. 2018 "
+        "(median per composition): LightGBM with a metal gate, helped by predicted PBE gap "
+        "and metallicity",
         _RECIPES,
         "build_measured_gap",
-        ("matbench-mp-gap", "matbench-expt-gap", "matbench-expt-is-metal"),
+        (
+            "matbench-mp-gap",
+            "matbench-expt-gap",
+            "matbench-expt-is-metal",
+            "zhuo2018-expt-gap-all-reports",
+        ),
     ),
     "pbe-gap": NamedModel(
         "pbe-gap",

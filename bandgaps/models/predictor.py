@@ -241,7 +241,7 @@ def _composition_table(spec, model, comps, levels, risk, clock) -> pd.DataFrame:
             frame["domain score"] = domain["domain score"]
             frame["in domain"] = domain["in domain"]
             attrs["unseen elements"] = domain["unseen elements"]
-            attrs["domain reason"] = model.domain_.reason()
+            attrs["domain reasons"] = domain["why"]
     frame.attrs.update(attrs)
     return frame
 
