@@ -114,9 +114,9 @@ def pack(head: bytes, members: dict[str, bytes]) -> bytes:
 
 
 def make_seeds(folder: Path, rows: int = 400) -> list[Path]:
-    """Genuine model files to mutate: a calibrated LightGBM model (boosters as text) and a
-    calibrated forest (trees as arrays), each with its intervals and domain, trained on the
-    first ``rows`` rows of matbench ``mp_gap`` val0."""
+    """Genuine model files to mutate: a calibrated LightGBM model (boosters as text), a
+    calibrated forest (trees as arrays), each with its intervals and domain, and a calibrated
+    measured-gap committee, trained on the first ``rows`` rows of matbench ``mp_gap`` val0."""
     from bandgaps.data.tables import load_table
     from bandgaps.features.composition import get_feature_set
     from bandgaps.models.calibrated import CalibratedCompositionModel
@@ -140,7 +140,47 @@ def make_seeds(folder: Path, rows: int = 400) -> list[Path]:
             params=params,
         )
         out.append(save_model(folder / f"{kind}.model", model, card))
+    out.append(_measured_gap_seed(folder, df))
     return out
+
+
+def _measured_gap_seed(folder: Path, df) -> Path:
+    """A small measured-gap model file with every part the named one has: a PBE reference, a
+    committee of two gated members, the MP lookup, conformal sets and a domain (the
+    ``from_state`` of each transfer estimator is fuzzed through it)."""
+    import numpy as np
+
+    from bandgaps.features.composition import get_feature_set
+    from bandgaps.models.persist import ModelCard, save_model
+    from bandgaps.models.transfer import (
+        GatedCommittee,
+        GatedGapModel,
+        MeasuredGapModel,
+        MPGapLookup,
+        PBEReference,
+    )
+
+    formulas, gaps = list(df["formula"]), df["target"].to_numpy()
+    small = {"n_estimators": 8, "num_leaves": 7, "min_child_samples": 3, "early_stopping": None}
+    ref = PBEReference(params=small).fit(formulas, gaps)
+    members = [
+        GatedGapModel(regressor_params=small, gate_params=small, random_state=s) for s in (0, 1)
+    ]
+    model = MeasuredGapModel(ref, model=GatedCommittee(members), lookup=MPGapLookup())
+    model.lookup.fit(formulas, gaps)
+    model.fit(formulas, gaps)
+    X = model.transform(formulas)
+    pred, lo, hi = model.predict_band_features(X)
+    model.calibrate(formulas, X, gaps, pred, (hi - lo) / 2 + 0.1, np.linspace(0, 1, len(gaps)))
+    card = ModelCard(
+        kind="measured-gap",
+        target="measured gap (eV)",
+        feature_set=get_feature_set("magpie+fractions").config(),
+        training_data={"rows": len(formulas)},
+        n_train=len(formulas),
+        params={},
+    )
+    return save_model(folder / "measured-gap.model", model, card)
 
 
 def memory_budget(seeds: list[Path]) -> int:

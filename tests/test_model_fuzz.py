@@ -20,8 +20,9 @@ MiB = 2**20
 
 @pytest.fixture(scope="module")
 def seeds(tmp_path_factory):
-    """Genuine files of both kinds: a calibrated LightGBM model (boosters as text) and a
-    calibrated forest (trees as arrays), each with its intervals and domain."""
+    """Genuine files of three kinds: a calibrated LightGBM model (boosters as text), a
+    calibrated forest (trees as arrays), each with its intervals and domain, and a calibrated
+    measured-gap committee (PBE reference, gates, lookup, intervals, domain)."""
     return make_seeds(tmp_path_factory.mktemp("fuzz-seeds"))
 
 
@@ -114,7 +115,7 @@ def test_archives_that_would_unpack_past_their_ceiling_are_refused_unread(seeds,
 
 
 def test_fuzzed_model_files_never_crash_hang_or_swell(seeds, tmp_path):
-    """Structure-aware mutants of both kinds (fields of the JSON, arrays, LightGBM tokens and
+    """Structure-aware mutants of all three kinds (fields of the JSON, arrays, LightGBM tokens and
     lines, flipped bits, members dropped or added), each re-signed: every one loads and predicts
     or is refused with one line; none crashes, stalls or grows memory past the budget."""
     n = max(50, int(400 * SCALE))
