@@ -104,11 +104,14 @@ PUBLISHED: dict[str, Published] = {
 
 #: The study's own targets, by key.
 TARGETS: dict[str, Target] = {
-    "expt-gap": Target("expt_gap, 5-fold mean MAE (eV)", "≤", 0.25),
+    "expt-gap": Target("expt_gap, 5-fold mean MAE (eV)", "≤", 0.240),
     "mp-gap": Target("mp_gap, composition only, 5-fold mean MAE (eV)", "≤", 0.225),
-    "expt-is-metal-labels": Target("expt_is_metal, balanced accuracy of labels", "≥", 0.96),
+    "expt-is-metal-labels": Target("expt_is_metal, balanced accuracy of labels", "≥", 0.965),
     "expt-is-metal-auc": Target("expt_is_metal, ROC-AUC of probabilities", "≥", 0.99),
-    "si-ge-4k": Target("Si–Ge sweep (Si–Ge left out), MAE vs the 4.2 K curve (eV)", "≤", 0.10),
+    "si-ge-4k": Target("Si–Ge sweep, MAE vs the 4.2 K curve (eV)", "≤", 0.10),
+    "si-ge-left-out-4k": Target(
+        "Si–Ge sweep (Si–Ge left out), MAE vs the 4.2 K curve (eV)", "≤", 0.07
+    ),
     "si-ge-300k": Target("Si–Ge sweep (Si–Ge left out), MAE vs the 300 K curve (eV)", "≤", 0.07),
     "kpoint-extra": Target("k-point length, 95 % converged, mean extra k-points (%)", "≤", 250.0),
     "screen-rate": Target(

@@ -1,0 +1,93 @@
+"""The entries registered before scoring (``mp-gap-gated``, ``expt-is-metal-chosen``): their
+choices are made on training rows only, by the rule the registry states, at small scale."""
+
+import numpy as np
+import pytest
+from conftest import SMALL_GBM
+from sklearn.metrics import roc_auc_score
+
+from bandgaps.analyses import expt_is_metal_chosen as EC
+from bandgaps.analyses import mp_gap_gated as MG
+from bandgaps.analyses import registry as R
+
+
+def test_the_submitted_entries_are_the_registered_ones():
+    assert R.entry_for("mp_gap", MG.GATED_ENTRY).id == "mp-gap-gated"
+    assert R.submitted_entry("mp_gap").label == MG.GATED_ENTRY
+    assert R.entry_for("expt_is_metal", EC.CHOSEN_ENTRY).id == "expt-is-metal-chosen"
+    assert R.submitted_entry("expt_is_metal").label == EC.CHOSEN_ENTRY
+    # the thresholds are the ones the registry lists
+    assert "0.3, 0.4, 0.5, 0.6, 0.7" in " ".join(R.get_entry("mp-gap-gated").choices)
+    assert MG.THRESHOLDS == (0.3, 0.4, 0.5, 0.6, 0.7)
+    assert EC.THRESHOLDS[0] == 0.30 and EC.THRESHOLDS[-1] == 0.70 and len(EC.THRESHOLDS) == 9
+
+
+def test_the_gate_is_kept_only_where_it_beats_the_ungated_model():
+    y = np.array([0.0, 0.0, 1.0, 2.0, 3.0])
+    proba = np.array([0.95, 0.35, 0.2, 0.1, 0.05])
+    good = y + 0.05
+    # the gate zeroes the second metal only below 0.35: 0.3 is the best threshold
+    use, threshold, maes, plain = MG.choose_gate(y, proba, good, y + 0.2)
+    assert use and threshold == 0.3 and maes[0.3] == min(maes.values())
+    assert plain == pytest.approx(0.2)
+    # an ungated model that is better on the calibration rows is kept
+    use, *_ = MG.choose_gate(y, proba, good, y)
+    assert not use
+
+
+def test_gated_mp_gap_run_records_its_choices_and_predicts_with_them(mp_gap_small):
+    """At small scale: every fold records its threshold and the calibration figures behind the
+    choice; a fold that kept the ungated model predicts exactly the ungated fit's test rows."""
+    run = MG.run_mp_gap_gated(n_rows=3000, model=SMALL_GBM)
+    table = MG.gate_choices(run)
+    assert list(table["fold"]) == [0, 1, 2, 3, 4]
+    for k, p in enumerate(run.parameters):
+        maes = p["calibration MAE by threshold"]
+        assert set(maes) == {f"{t:g}" for t in MG.THRESHOLDS}
+        assert maes[f"{p['threshold']:g}"] == min(maes.values())
+        assert p["gate"] == (min(maes.values()) < p["ungated calibration MAE"])
+        fold = run.predictions[run.predictions["fold"] == k]
+        ungated = mp_gap_small.fits[k].frame("test")["mean"].to_numpy()
+        if p["gate"]:
+            assert (fold["prediction"] == 0).mean() > 0.2  # metals set to exactly 0 eV
+        else:
+            np.testing.assert_array_equal(fold["prediction"].to_numpy(), ungated)
+    assert run.mean() == pytest.approx(table["test MAE"].mean())
+
+
+def test_moving_the_threshold_keeps_the_ranking_and_the_labels():
+    rng = np.random.default_rng(0)
+    p = rng.random(500)
+    y = (p + rng.normal(0, 0.3, 500) > 0.5).astype(int)
+    for t in (0.3, 0.45, 0.6):
+        moved = EC.move_threshold(p, t)
+        assert roc_auc_score(y, moved) == pytest.approx(roc_auc_score(y, p))
+        np.testing.assert_array_equal(moved > 0.5, p > t)
+        assert moved.min() >= 0 and moved.max() <= 1
+
+
+def test_report_labels_are_one_majority_label_per_composition():
+    labels = EC.report_labels()
+    assert labels["key"].is_unique and set(labels["target"]) == {0.0, 1.0}
+    assert 4900 < len(labels) < 4921 and labels.attrs["ties"] >= 0
+    assert labels["reports"].sum() > 6300
+
+
+def test_chosen_metal_entry_takes_pieces_by_the_inner_scores():
+    """One fold with small boosters: the pieces taken are those whose inner balanced accuracy
+    beats the base's, the threshold is the inner scores' best, the probabilities stay in
+    [0, 1]."""
+    run = EC.run_expt_is_metal_chosen(folds=[0], params={"n_estimators": 25, "num_leaves": 7})
+    p = run.parameters[0]
+    inner = p["inner balanced accuracy"]
+    taken = {
+        "MP lookup": inner["MP lookup"] > inner["base"],
+        "reports": inner["reports"] > inner["base"],
+    }
+    expected = " + ".join(k for k, on in taken.items() if on) or "base"
+    assert p["pieces"] == expected and expected in inner
+    by_threshold = p["inner balanced accuracy by threshold"]
+    assert by_threshold[f"{p['threshold']:.2f}"] == max(by_threshold.values())
+    pred = run.predictions["prediction"]
+    assert pred.between(0, 1).all() and len(pred) == 985
+    assert 0.8 < run.scores["rocauc"].item() <= 1
