@@ -34,6 +34,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from bandgaps import plots
+from bandgaps.analyses import expt_gap_cleaned as XC
 from bandgaps.analyses import expt_is_metal_chosen as EC
 from bandgaps.analyses import matbench as MB
 from bandgaps.analyses import measured as Me
@@ -154,9 +155,10 @@ md(
 # * **MP gaps of the composition** — the PBE gaps MP lists for exactly this composition
 #   (mean and lowest over its polymorphs, and how many; empty where MP has none).
 #
-# **The median of the gated variants** is the entry we submit and the study's measured-gap
-# model: in each fold the four gated variants are fitted on the training rows and the median
-# of their predictions is the answer. Choosing one variant per fold by an inner
+# **The median of the gated variants** is the study's measured-gap model, and was the entry
+# we submitted until the cleaned entry below replaced it: in each fold the four gated
+# variants are fitted on the training rows and the median of their predictions is the
+# answer. Choosing one variant per fold by an inner
 # cross-validation was tried first: the variants differ by less than the noise of that
 # choice, and it picked different variants on different subsets of the same data, so the
 # median replaces the choice. Settings were written down before the folds were scored; the
@@ -185,23 +187,73 @@ md(
     "figure no protocol could have chosen in advance."
 )
 
+# %% [markdown]
+# ### A rule for rows that are not fundamental gaps: the submitted entry
+#
+# Some reported gaps are optical or direct gaps far above the fundamental gap (the Si–Ge rows
+# at 1.2–2 eV, below, are a visible case). The submitted entry, `expt-gap-cleaned`, registered
+# and made the submission before it was scored, drops them by a general rule decided inside
+# each fold (`bandgaps.analyses.expt_gap_cleaned`): a tenth of the fold's training
+# compositions is set aside to judge; on the rest, five-fold out-of-fold predictions of the
+# committee flag a non-metal row whose reported gap exceeds its prediction by more than
+# 3 robust σ (σ = 1.4826 × the median absolute residual); the committee is refitted without
+# the flagged rows only if that lowers the MAE on the set-aside compositions, and otherwise
+# the fold keeps the plain committee. The rule is one-sided: it can only remove gaps that sit
+# above what the rest of the data predicts.
+
 # %% tags=["hide-input"]
-fig, ax = plt.subplots(figsize=(plots.PAGE_WIDTH, 4.6))
+cleaned, cleanings = XC.run_expt_gap_cleaned()
+display(
+    XC.cleaning_table(cleaned, cleanings)
+    .style.format(precision=4)
+    .format({"limit (eV)": "{:.2f}"})
+    .hide(axis="index")
+)
+flagged = XC.flagged_rows(cleanings)
+sige, sige_clean = Me.si_ge_measured(), XC.si_ge_cleaned()
+md(
+    f"The cleaned committee scores **{cleaned.mean():.4f} eV** "
+    f"({cleaned.mean() - ours.mean():+.4f} eV against the plain committee); the set-aside "
+    f"compositions chose to drop the flagged rows in "
+    f"{sum(c.clean for c in cleanings)} of 5 folds. {len(flagged)} distinct rows were flagged "
+    f"in some fold ({int(flagged['dropped'].sum())} of them dropped by a fold that cleaned). "
+    f"With the Si–Ge system left out, the rule on the other rows "
+    + ("dropped" if sige_clean.cleaning.clean else "flagged but kept")
+    + f" {len(sige_clean.cleaning.flagged)} rows, and the Si–Ge curve is "
+    f"**{sige_clean.mae_4k:.3f} eV** from the 4.2 K curve and **{sige_clean.mae_300k:.3f} eV** "
+    f"from the 300 K curve (plain committee: {sige.mae_4k:.3f} / {sige.mae_300k:.3f} eV). "
+    "Every flagged row, the largest excess over its out-of-fold prediction first:"
+)
+display(
+    flagged.rename(columns={"target": "reported gap (eV)", "excess": "excess (eV)"})
+    .style.format({"reported gap (eV)": "{:.2f}", "excess (eV)": "{:.2f}"})
+    .hide(axis="index")
+)
+
+# %% tags=["hide-input"]
+fig, ax = plt.subplots(figsize=(plots.PAGE_WIDTH, 4.8))
 plots.leaderboard(
     ax,
     MB.published_of(tasks["expt_gap"]),
-    {e.label: expt[e.label].scores["mae"] for e in (Me.EXPT_GAP_ENTRIES[0], Me.COMMITTEE)},
+    {
+        **{e.label: expt[e.label].scores["mae"] for e in (Me.EXPT_GAP_ENTRIES[0], Me.COMMITTEE)},
+        "cleaned (submitted)": cleaned.scores["mae"],
+    },
     xlabel="expt_gap MAE (eV), five folds",
 )
 fig.tight_layout()
 plt.show()
-display(MB.leaderboard_table(tasks["expt_gap"], {Me.COMMITTEE.label: ours}).style.format("{:.4f}"))
+display(
+    MB.leaderboard_table(
+        tasks["expt_gap"], {"cleaned (submitted)": cleaned, Me.COMMITTEE.label: ours}
+    ).style.format("{:.4f}")
+)
 
 # %% tags=["hide-input"]
 # paired, per material: our entry against the published per-material predictions
 paired = []
 for model, preds in MB.leaderboard_predictions(tasks["expt_gap"]).groupby("model"):
-    mine = ours.predictions.loc[preds.index]
+    mine = cleaned.predictions.loc[preds.index]
     err_ours = np.abs(mine["prediction"] - mine["target"])
     err_pub = np.abs(preds["prediction"] - mine["target"])
     paired.append(
@@ -213,7 +265,7 @@ for model, preds in MB.leaderboard_predictions(tasks["expt_gap"]).groupby("model
             "mean |error| difference (eV)": float((err_ours - err_pub).mean()),
         }
     )
-md("**Material by material** (same test rows, same targets):")
+md("**Material by material**, the submitted entry (same test rows, same targets):")
 display(
     pd.DataFrame(paired)
     .style.format({"mean |error| difference (eV)": "{:+.4f}"})
@@ -320,7 +372,10 @@ md(
 # %% tags=["hide-input"]
 scored = {
     **{R.entry_for("mp_gap", r.entry).id: f"{r.mean():.4f} eV MAE" for r in (mp, gated)},
-    **{R.entry_for("expt_gap", k).id: f"{run.mean():.4f} eV MAE" for k, run in expt.items()},
+    **{
+        R.entry_for("expt_gap", k).id: f"{run.mean():.4f} eV MAE"
+        for k, run in {**expt, cleaned.entry: cleaned}.items()
+    },
     **{
         R.entry_for("expt_is_metal", k).id: (
             f"{run.mean('balanced_accuracy'):.4f} bal. acc. / {run.mean('rocauc'):.4f} AUC"
@@ -352,7 +407,7 @@ for task in tasks:
 # %% tags=["hide-input"]
 submissions = cache_dir() / "matbench" / "submissions"
 folders = []
-for task, run in (("mp_gap", gated), ("expt_gap", ours), ("expt_is_metal", metal_run)):
+for task, run in (("mp_gap", gated), ("expt_gap", cleaned), ("expt_is_metal", metal_run)):
     info = S.entry_info(R.entry_for(task, run.entry))
     folder = S.write_submission(submissions / S.folder_name(info), [run], info)
     check = S.check_submission(folder)
@@ -375,14 +430,13 @@ md(f"The folders are in `{submissions}`.")
 # ## Where we stand against the targets
 
 # %% tags=["hide-input"]
-sige = Me.si_ge_measured()
 checks = [
-    T.check("expt-gap", ours.mean()),
+    T.check("expt-gap", cleaned.mean()),
     T.check("mp-gap", gated.mean()),
     T.check("expt-is-metal-labels", metal_run.mean("balanced_accuracy")),
     T.check("expt-is-metal-auc", metal_run.mean("rocauc")),
-    T.check("si-ge-left-out-4k", sige.mae_4k),
-    T.check("si-ge-300k", sige.mae_300k),
+    T.check("si-ge-left-out-4k", sige_clean.mae_4k),
+    T.check("si-ge-300k", sige_clean.mae_300k),
 ]
 display(
     T.targets_table(checks)
@@ -404,8 +458,9 @@ md(
 # `expt_gap` holds 23 Si–Ge alloy rows and no pure Si or Ge. A model that has seen them
 # would be graded on its own training data, so the sweep's model is trained with **every
 # row made only of Si and Ge removed** from `expt_gap` and from `expt_is_metal` (the PBE
-# side keeps its PBE data). It is the same model as the submitted entry: the median of the
-# gated variants.
+# side keeps its PBE data). It is the study's measured-gap model, the median of the gated
+# variants; the dotted curve is the submitted entry's, the same model after the cleaning rule
+# above decided on the remaining rows.
 #
 # **Temperatures.** Weber & Alonso's curve is at 4.2 K; most tabulated gaps are at room
 # temperature. To compare at 300 K we shift each end of the curve by its measured
@@ -433,6 +488,14 @@ ax.plot(
     color=plots.COLORS["non-metal"],
     lw=2,
     label=f"model, Si–Ge left out ({sige.mae_4k:.2f} / {sige.mae_300k:.2f} eV)",
+)
+ax.plot(
+    sige_clean.curve["x"],
+    sige_clean.curve["gap"],
+    color=plots.COLORS["non-metal"],
+    lw=1.4,
+    ls=":",
+    label=f"same, cleaning rule ({sige_clean.mae_4k:.2f} / {sige_clean.mae_300k:.2f} eV)",
 )
 ax.plot(
     curve["x"],

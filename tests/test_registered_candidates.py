@@ -16,6 +16,9 @@ def test_the_submitted_entries_are_the_registered_ones():
     assert R.submitted_entry("mp_gap").label == MG.GATED_ENTRY
     assert R.entry_for("expt_is_metal", EC.CHOSEN_ENTRY).id == "expt-is-metal-chosen"
     assert R.submitted_entry("expt_is_metal").label == EC.CHOSEN_ENTRY
+    from bandgaps.analyses.expt_gap_cleaned import CLEANED_ENTRY
+
+    assert R.submitted_entry("expt_gap").label == CLEANED_ENTRY
     # the thresholds are the ones the registry lists
     assert "0.3, 0.4, 0.5, 0.6, 0.7" in " ".join(R.get_entry("mp-gap-gated").choices)
     assert MG.THRESHOLDS == (0.3, 0.4, 0.5, 0.6, 0.7)
@@ -91,3 +94,48 @@ def test_chosen_metal_entry_takes_pieces_by_the_inner_scores():
     pred = run.predictions["prediction"]
     assert pred.between(0, 1).all() and len(pred) == 985
     assert 0.8 < run.scores["rocauc"].item() <= 1
+
+
+def test_the_cleaning_rule_flags_only_non_metals_far_above_their_prediction():
+    from bandgaps.analyses import expt_gap_cleaned as XC
+
+    rng = np.random.default_rng(1)
+    oof = rng.uniform(0.5, 4, 400)
+    y = oof + rng.normal(0, 0.2, 400)
+    y[:50] = 0.0  # metals: never flagged, however far their prediction
+    y[60:65] += 3.0  # five reported far above
+    y[70:75] -= 3.0  # far below: the rule is one-sided
+    mask, limit = XC.flag_rows(np.clip(y, 0, None), oof)
+    assert 0.5 < limit < 1.2  # 3 robust σ of noise 0.2
+    assert set(np.flatnonzero(mask)) == set(range(60, 65))
+
+
+def test_cleaned_entry_decides_on_training_rows_and_lists_what_it_flags():
+    """One fold with small boosters: flagged rows are non-metal training rows, the decision
+    follows the calibration MAE, and the Si–Ge sweep's rule never sees a Si–Ge row."""
+    from bandgaps.analyses import expt_gap_cleaned as XC
+    from bandgaps.analyses.matbench import TASKS, official_folds
+
+    small = {"n_estimators": 25, "num_leaves": 7}
+    run, cleanings = XC.run_expt_gap_cleaned(folds=[0], params=small)
+    (cleaning,) = cleanings
+    table = XC.cleaning_table(run, cleanings)
+    assert table["dropped"].item() == (
+        "yes"
+        if cleaning.calibration_mae["cleaned"] < cleaning.calibration_mae["every row"]
+        else "no"
+    )
+    frame = TASKS["expt_gap"].load()
+    _, test_rows = official_folds(TASKS["expt_gap"], frame["target"])[0]
+    assert not set(cleaning.flagged.index) & set(frame.index[test_rows])
+    assert (cleaning.flagged["target"] > 0).all()
+    assert (cleaning.flagged["excess"] > cleaning.limit).all()
+    listed = XC.flagged_rows(cleanings)
+    assert len(listed) == len(cleaning.flagged) and listed["excess"].is_monotonic_decreasing
+    assert np.isfinite(run.predictions["prediction"]).all() and len(run.predictions) == 921
+
+    sweep = XC.si_ge_cleaned(n_grid=11, params=small)
+    assert len(sweep.curve) == 11 and np.isfinite([sweep.mae_4k, sweep.mae_300k]).all()
+    from bandgaps.models.transfer import only_elements
+
+    assert not any(only_elements(f, ("Si", "Ge")) for f in sweep.cleaning.flagged["formula"])

@@ -227,6 +227,8 @@ def test_benchmarks_page_scores_three_tasks_beside_the_leaderboard(built_site):
     assert re.search(r"Our five-fold mean with the gate: <strong>0\.\d{4} eV", html)
     # the registered entries' choices, fold by fold
     assert "calibration MAE, ungated" in html and "inner: + reports" in html
+    assert "A rule for rows that are not fundamental gaps" in html and "excess (eV)" in html
+    assert re.search(r"The cleaned committee scores <strong>0\.\d{4} eV", html)
     assert re.search(r"scores <strong>0\.\d{4} eV</strong> \(five-fold mean; folds", html)
     assert re.search(r"balanced accuracy of <strong>0\.\d{4}</strong>", html)
     assert re.search(r"<strong>0\.\d{3} eV</strong> from the 4\.2 K curve", html)
