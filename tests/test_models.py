@@ -312,6 +312,8 @@ def _description(path: Path) -> dict:
         ("top", {"a": 1}, r"names the type .*refused"),
         ("regressor", "CalibratedCompositionModel", r"holds a CalibratedCompositionModel where"),
         ("regressor", ["BoostedRegressor"], r"names the type .*refused"),
+        # a forest's card ("rf") with a booster's class: not the kind the file says it is
+        ("regressor", "BoostedRegressor", r"holds a BoostedRegressor where a Uncertain"),
     ],
 )
 def test_a_class_that_is_not_a_trusted_name_in_its_place_is_refused(

@@ -68,7 +68,7 @@ def choose_gate(
 
     Examples:
         >>> y = np.array([0.0, 0.0, 2.0, 3.0])
-        >>> choose_gate(y, np.array([0.9, 0.45, 0.1, 0.2]), y + 0.1, y + 0.3)[:2]
+        >>> choose_gate(y, np.array([0.9, 0.45, 0.35, 0.2]), y + 0.1, y + 0.3)[:2]
         (True, 0.4)
     """
     y = np.asarray(y, float)

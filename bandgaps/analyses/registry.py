@@ -6,7 +6,7 @@ besides the task. The commit that added the entry is its registration; ``registr
 finds it with ``git log -S`` on the entry's id, so it cannot be typed in after the fact.
 
 Examples:
-    >>> entry = get_entry("expt-gap-committee")
+    >>> entry = get_entry("expt-gap-cleaned")
     >>> entry.task, entry.role
     ('expt_gap', 'submitted')
     >>> sorted({e.task for e in load_registry()})

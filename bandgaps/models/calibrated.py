@@ -431,13 +431,12 @@ class CalibratedCompositionModel(RegressorMixin, BaseEstimator):
         if n_train < 1 or n_calibration < 0:
             raise archive.refuse("its row counts are malformed")
         pipeline = make_model(model.kind, feature_set=model.feature_set, cache=model.cache)
-        spec = fields["regressor"]
-        forest = isinstance(spec, dict) and spec.get("class") == "UncertainForestRegressor"
+        # only the regressor class its kind names (a forest for "rf"): a file whose card says
+        # one kind must not predict with another
+        expected = type(pipeline.steps[-1][1]).__name__
+        forest = expected == "UncertainForestRegressor"
         regressor = archive.estimator(
-            spec,
-            "UncertainForestRegressor",
-            "BoostedRegressor",
-            **({"rows": n_train} if forest else {}),
+            fields["regressor"], expected, **({"rows": n_train} if forest else {})
         )
         model.n_train_, model.n_calibration_ = n_train, n_calibration
         model.calibration_mae_ = float(fields["calibration_mae"])
