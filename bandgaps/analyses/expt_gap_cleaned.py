@@ -26,11 +26,10 @@ import pandas as pd
 
 from bandgaps.analyses.matbench import TASKS, BenchmarkRun, run_task
 from bandgaps.analyses.measured_entries import COMMITTEE, build_model, committee_run
-from bandgaps.analyses.measured_inputs import positions, task_inputs
+from bandgaps.analyses.measured_inputs import composition_keys, positions, task_inputs
 from bandgaps.cache import Stage
 from bandgaps.config import SEED
 from bandgaps.models.calibrated import grouped_calibration_split
-from bandgaps.models.transfer import composition_key
 
 _MATBENCH_EXPT_GAP_CLEANED = Stage("matbench-expt-gap-cleaned", __name__)
 _SI_GE_CLEANED = Stage("si-ge-cleaned", __name__)
@@ -115,8 +114,8 @@ class _Inputs:
         self.mframe, self.mF = task_inputs(TASKS["expt_is_metal"], True, COMMITTEE.lookup)
         self.y = self.frame["target"].to_numpy(float)
         self.my = self.mframe["target"].to_numpy(float)
-        self.keys = np.array([str(composition_key(c)) for c in self.frame["composition"]], object)
-        self.mkeys = np.array([str(composition_key(c)) for c in self.mframe["composition"]], object)
+        self.keys = composition_keys(self.frame["composition"])
+        self.mkeys = composition_keys(self.mframe["composition"])
         self.params = params
 
     def committee(self, rows: np.ndarray, banned: set, seed: int):
@@ -185,8 +184,7 @@ def run_expt_gap_cleaned(folds=None, params: dict | None = None) -> tuple[Benchm
             cleaning = inputs.decide(tr, banned, seed)
             cleanings.append(cleaning)
             if cleaning.clean:
-                dropped = set(cleaning.flagged.index)
-                kept = np.array([i not in dropped for i in inputs.frame.index[tr]], bool)
+                kept = ~inputs.frame.index[tr].isin(cleaning.flagged.index)
                 pred = inputs.committee(tr[kept], banned, seed).predict(inputs.F[te])
             elif plain is not None:
                 pred = plain.loc[test.index, "prediction"].to_numpy()
@@ -254,8 +252,7 @@ def si_ge_cleaned(n_grid: int = 101, params: dict | None = None) -> SiGeCleaned:
         rows = np.flatnonzero(keep)
         cleaning = inputs.decide(rows, banned, SEED)
         if cleaning.clean:
-            dropped = set(cleaning.flagged.index)
-            rows = np.array([r for r in rows if inputs.frame.index[r] not in dropped])
+            rows = rows[~inputs.frame.index[rows].isin(cleaning.flagged.index)]
         model = inputs.committee(rows, banned, SEED)
         grid = si_ge_grid(n_grid)
         grid["gap"] = model.predict(layout(grid["formula"], COMMITTEE.lookup))

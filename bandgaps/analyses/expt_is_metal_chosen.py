@@ -26,10 +26,15 @@ import numpy as np
 import pandas as pd
 
 from bandgaps.analyses.matbench import TASKS, BenchmarkRun, run_task
-from bandgaps.analyses.measured_inputs import n_composition_features, positions, task_inputs
+from bandgaps.analyses.measured_inputs import (
+    composition_keys,
+    n_composition_features,
+    positions,
+    task_inputs,
+)
 from bandgaps.cache import Stage
 from bandgaps.config import SEED
-from bandgaps.models.transfer import MetalClassifier, composition_key
+from bandgaps.models.transfer import MetalClassifier
 
 _MATBENCH_EXPT_IS_METAL_CHOSEN = Stage("matbench-expt-is-metal-chosen", __name__)
 
@@ -93,19 +98,10 @@ def report_labels() -> pd.DataFrame:
     """Zhuo et al.'s reports as one metal label per composition, the majority of its reports
     (a composition whose reports split evenly has no majority and is left out, counted in
     ``attrs["ties"]``): ``composition``, ``key``, ``target`` (1 for a metal), ``reports``."""
-    import warnings
+    from bandgaps.analyses.measured_reports import report_rows
 
-    from bandgaps.analyses.measured_reports import REPORTS
-    from bandgaps.data.tables import load_table
-
-    with warnings.catch_warnings():
-        # the one unparsable report is listed on the Benchmarks page (measured_reports)
-        warnings.filterwarnings("ignore", message=".*dropped unparsable formula")
-        rows = load_table(REPORTS)
-    rows = rows.assign(
-        key=[str(composition_key(c)) for c in rows["composition"]],
-        metal=(rows["target"] == 0).astype(float),
-    )
+    rows = report_rows()
+    rows = rows.assign(metal=(rows["target"] == 0).astype(float))
     grouped = rows.groupby("key", sort=False)
     share = grouped["metal"].mean()
     table = pd.DataFrame(
@@ -121,10 +117,6 @@ def report_labels() -> pd.DataFrame:
     table = table.rename_axis("key").reset_index()
     table.attrs["ties"] = ties
     return table
-
-
-def _keys(frame: pd.DataFrame) -> np.ndarray:
-    return np.array([str(composition_key(c)) for c in frame["composition"]], dtype=object)
 
 
 def run_expt_is_metal_chosen(folds=None, params: dict | None = None) -> BenchmarkRun:
@@ -152,8 +144,10 @@ def run_expt_is_metal_chosen(folds=None, params: dict | None = None) -> Benchmar
         reports = report_labels()
         report_F = layout(reports["composition"], lookup=True)
         n_base = n_composition_features() + 2
-        keys, gap_keys = _keys(frame), _keys(gap_frame)
+        keys = composition_keys(frame["composition"])
+        gap_keys = composition_keys(gap_frame["composition"])
         report_keys = reports["key"].to_numpy(dtype=object)
+        y_all = frame["target"].to_numpy(float)
         gap_y = (gap_frame["target"].to_numpy() == 0).astype(float)
         report_y = reports["target"].to_numpy(float)
 
@@ -161,7 +155,7 @@ def run_expt_is_metal_chosen(folds=None, params: dict | None = None) -> Benchmar
             cols = slice(None) if config.lookup else slice(0, n_base)
             gap_rows = np.array([k not in banned for k in gap_keys], bool)
             X = [F[rows][:, cols], gap_F[gap_rows][:, cols]]
-            y = [frame["target"].to_numpy(float)[rows], gap_y[gap_rows]]
+            y = [y_all[rows], gap_y[gap_rows]]
             if config.reports:
                 report_rows = np.array([k not in banned for k in report_keys], bool)
                 X.append(report_F[report_rows][:, cols])
@@ -214,9 +208,7 @@ def run_expt_is_metal_chosen(folds=None, params: dict | None = None) -> Benchmar
                 "inner balanced accuracy by threshold": {
                     f"{t:.2f}": v for t, v in by_threshold.items()
                 },
-                "trees": [
-                    int(b.best_iteration_ or b.n_estimators) for b in model.booster_.boosters_
-                ],
+                "trees": model.booster_.trees(),
             }
 
         return run_task(task, fold_fit, CHOSEN_ENTRY, data=frame, folds=folds)

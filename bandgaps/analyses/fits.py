@@ -151,9 +151,7 @@ def fit_predict(
         regressor = model.pipeline_[-1]
         fitted = {}
         if hasattr(regressor, "boosters_"):
-            fitted["trees"] = [
-                int(b.best_iteration_ or b.n_estimators) for b in regressor.boosters_
-            ]
+            fitted["trees"] = regressor.trees()
         return FitResult(
             kind=kind,
             feature_set=fs,

@@ -78,6 +78,19 @@ def n_composition_features() -> int:
     return len(CompositionFeatures(FEATURE_SET, cache=False).feature_labels())
 
 
+def composition_keys(compositions) -> np.ndarray:
+    """Each composition's ``composition_key`` as text (equal for ``SiGe`` and
+    ``Si0.5Ge0.5``), for grouping and set membership.
+
+    Examples:
+        >>> from pymatgen.core import Composition
+        >>> a, b = composition_keys([Composition("SiGe"), Composition("Si0.5Ge0.5")])
+        >>> a == b
+        True
+    """
+    return np.array([str(composition_key(c)) for c in compositions], dtype=object)
+
+
 def rows_outside(frame: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
     """Mask of ``frame`` rows whose composition is in none of ``test``'s rows (the filter that
     keeps a related task's labels of test compositions out of a fold's training).
@@ -170,6 +183,7 @@ def layout(compositions, lookup: bool = False) -> np.ndarray:
 __all__ = [
     "FEATURE_SET",
     "SI_GE",
+    "composition_keys",
     "layout",
     "mp_lookup",
     "n_composition_features",

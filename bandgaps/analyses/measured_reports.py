@@ -28,6 +28,7 @@ from bandgaps.analyses.matbench import TASKS
 from bandgaps.analyses.measured_entries import COMMITTEE, build_model
 from bandgaps.analyses.measured_inputs import (
     FEATURE_SET,
+    composition_keys,
     layout,
     mp_lookup,
     pbe_reference,
@@ -36,7 +37,6 @@ from bandgaps.analyses.measured_inputs import (
 )
 from bandgaps.cache import Stage
 from bandgaps.config import SEED
-from bandgaps.models.transfer import composition_key
 
 _REPORTS_HELD_OUT = Stage("measured-reports-held-out", __name__)
 _PRODUCT_MODEL = Stage("measured-gap-product", __name__)
@@ -51,24 +51,31 @@ NAMED_DROPPED = ("GaAs", "GaN", "ZnO", "AlN", "CdS", "InP")
 
 
 @functools.cache
+def report_rows() -> pd.DataFrame:
+    """Every parsable report of Zhuo et al. (read once per process), with its composition's
+    ``key`` (``composition_keys``); the unparsable ones are in ``attrs["dropped"]`` and on the
+    Benchmarks page, not warned about. Callers must not modify the frame."""
+    import warnings
+
+    from bandgaps.data.tables import load_table
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*dropped unparsable formula")
+        rows = load_table(REPORTS)
+    return rows.assign(key=composition_keys(rows["composition"]))
+
+
+@functools.cache
 def report_table() -> pd.DataFrame:
     """One row per composition of Zhuo et al.'s reports: ``formula`` (its first report's),
     ``composition``, ``target`` (the median report), ``spread`` (highest − lowest report),
     ``reports`` and ``in matbench`` (whether Matbench's ``expt_gap`` kept it). Reports whose
     formula cannot be parsed are listed in ``attrs["dropped"]``; a Matbench row whose
     composition no other report has joins as one report (``attrs["from matbench"]``)."""
-    import warnings
-
-    from bandgaps.data.tables import load_table
-
-    with warnings.catch_warnings():
-        # the one typo row is listed in attrs["dropped"] and on the page, not warned about
-        warnings.filterwarnings("ignore", message=".*dropped unparsable formula")
-        rows = load_table(REPORTS)
+    rows = report_rows()
     dropped = list(rows.attrs.get("dropped", []))
-    rows = rows.assign(key=[str(composition_key(c)) for c in rows["composition"]])
     matbench = TASKS["expt_gap"].load()
-    matbench = matbench.assign(key=[str(composition_key(c)) for c in matbench["composition"]])
+    matbench = matbench.assign(key=composition_keys(matbench["composition"]))
     kept = set(matbench["key"])
     # a Matbench row whose composition no parsable report has (the typo report's) joins as
     # its own report, so that the product model learns from at least what Matbench holds
@@ -276,5 +283,6 @@ __all__ = [
     "gains_table",
     "held_out_dropped",
     "product_model",
+    "report_rows",
     "report_table",
 ]

@@ -143,8 +143,6 @@ def run_mp_gap_gated(
                 pred = np.where(gate.predict_proba(Xt)[:, 1] > threshold, 0.0, gaps)
             else:
                 pred = plain.frame("test")["mean"].to_numpy()
-            trees = [int(b.best_iteration_ or b.n_estimators) for b in regressor.boosters_]
-            gate_trees = [int(b.best_iteration_ or b.n_estimators) for b in gate.booster_.boosters_]
             return pred, {
                 "gate": bool(use_gate),
                 "threshold": threshold,
@@ -152,8 +150,8 @@ def run_mp_gap_gated(
                 "ungated calibration MAE": plain_mae,
                 "calibration rows": len(cal),
                 "non-metal rows": int((y > 0).sum()),
-                "trees": trees,
-                "gate trees": gate_trees,
+                "trees": regressor.trees(),
+                "gate trees": gate.booster_.trees(),
             }
 
         formulas = list(frame["formula"])

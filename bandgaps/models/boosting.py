@@ -185,6 +185,11 @@ class BoostedRegressor(RegressorMixin, BaseEstimator):
     def _clip(self, values: np.ndarray) -> np.ndarray:
         return values if self.clip_min is None else np.maximum(values, self.clip_min)
 
+    def trees(self) -> list[int]:
+        """Trees each point booster kept: early stopping's best round, or all of them."""
+        check_is_fitted(self, "boosters_")
+        return [int(b.best_iteration_ or b.n_estimators) for b in self.boosters_]
+
     def predict(self, X, return_std: bool = False):
         """The boosters' mean prediction, and σ as half the 15.9–84.1 % quantile range.
 
