@@ -82,6 +82,12 @@ def composition_keys(compositions) -> np.ndarray:
     """Each composition's ``composition_key`` as text (equal for ``SiGe`` and
     ``Si0.5Ge0.5``), for grouping and set membership.
 
+    Args:
+        compositions: pymatgen compositions.
+
+    Returns:
+        An object array of keys, one per composition.
+
     Examples:
         >>> from pymatgen.core import Composition
         >>> a, b = composition_keys([Composition("SiGe"), Composition("Si0.5Ge0.5")])
