@@ -70,7 +70,7 @@ plt.show()
 #   the study's pre-training idea;
 # * **band gap and metal probability** — the study's PBE reference, trained on every row of
 #   matbench `mp_gap` (the same models the measured-gap model of the
-#   [Benchmarks](benchmarks.html) page and the named `pbe-gap` model use). The physical argument:
+#   [Benchmarks](benchmarks.html) page reads). The physical argument:
 #   metals need dense k-grids to sample their Fermi surface, insulators converge with a few
 #   k-points, so metallicity should drive the converged length.
 

@@ -141,7 +141,34 @@ def make_seeds(folder: Path, rows: int = 400) -> list[Path]:
         )
         out.append(save_model(folder / f"{kind}.model", model, card))
     out.append(_measured_gap_seed(folder, df))
+    out.append(_pbe_gap_seed(folder, df))
     return out
+
+
+def _pbe_gap_seed(folder: Path, df) -> Path:
+    """A small file of the named ``pbe-gap`` kind: a gated model (gate and Huber regressor)
+    with the choice its analysis made, built by that analysis's own parts."""
+    from bandgaps.analyses.mp_gap_gated import fit_gated
+    from bandgaps.features.composition import CompositionFeatures, get_feature_set
+    from bandgaps.models.pbe_gap import PBEGapModel
+    from bandgaps.models.persist import ModelCard, save_model
+    from bandgaps.models.transfer import GatedGapModel
+
+    small = {"n_estimators": 8, "num_leaves": 7, "min_child_samples": 3}
+    X = CompositionFeatures("magpie+fractions").transform(list(df["formula"]))
+    gate, regressor = fit_gated(X, df["target"].to_numpy(float), small, 0)
+    model = GatedGapModel(threshold=0.4, regressor_params=small, gate_params=small)
+    model.gate_, model.regressor_, model.n_features_in_ = gate, regressor, X.shape[1]
+    pbe = PBEGapModel.from_parts("magpie+fractions", model, len(df), {"gate": True})
+    card = ModelCard(
+        kind="pbe-gap",
+        target="PBE gap (eV)",
+        feature_set=get_feature_set("magpie+fractions").config(),
+        training_data={"rows": len(df)},
+        n_train=len(df),
+        params=small,
+    )
+    return save_model(folder / "pbe-gap.model", pbe, card)
 
 
 def _measured_gap_seed(folder: Path, df) -> Path:
@@ -378,7 +405,7 @@ def use(path):
     from pymatgen.core import Composition
     from bandgaps.models import predictor
     model = load_model(path)[0]
-    named = type(model).__name__ in ("MeasuredGapModel", "PBEReference")
+    named = type(model).__name__ in ("MeasuredGapModel", "PBEReference", "PBEGapModel")
     p = predictor.Predictor(path, "named" if named else "file", "value", path)
     predictor._LOADED[p.key] = model  # read once, above; dropped after use
     calibrated = getattr(model, "calibrated", False)

@@ -20,9 +20,10 @@ MiB = 2**20
 
 @pytest.fixture(scope="module")
 def seeds(tmp_path_factory):
-    """Genuine files of three kinds: a calibrated LightGBM model (boosters as text), a
-    calibrated forest (trees as arrays), each with its intervals and domain, and a calibrated
-    measured-gap committee (PBE reference, gates, lookup, intervals, domain)."""
+    """Genuine files of four kinds: a calibrated LightGBM model (boosters as text), a
+    calibrated forest (trees as arrays), each with its intervals and domain, a calibrated
+    measured-gap committee (PBE reference, gates, lookup, intervals, domain) and a gated PBE
+    gap model."""
     return make_seeds(tmp_path_factory.mktemp("fuzz-seeds"))
 
 

@@ -139,3 +139,56 @@ def test_cleaned_entry_decides_on_training_rows_and_lists_what_it_flags():
     from bandgaps.models.transfer import only_elements
 
     assert not any(only_elements(f, ("Si", "Ge")) for f in sweep.cleaning.flagged["formula"])
+
+
+def test_the_named_pbe_gap_model_is_the_gated_entry_trained_on_every_row(tmp_path):
+    """At small scale: the product makes the entry's choice on its own calibration rows, its
+    file reads back (no pickle) and predicts the same, and a metal it gates is 0 eV."""
+    from bandgaps.features.composition import get_feature_set
+    from bandgaps.models.persist import ModelCard, load_model, save_model
+
+    kind, _, params = SMALL_GBM
+    model = (kind, "magpie+fractions", params)
+    product, data = MG.pbe_gap_product(n_rows=3000, model=model)
+    maes = data["calibration MAE by threshold"]
+    assert maes[f"{data['threshold']:g}"] == min(maes.values())
+    assert data["gate"] == (min(maes.values()) < data["ungated calibration MAE"])
+    assert data["fit rows"] + data["calibration rows"] == data["rows"] == 3000
+    assert product.model_.threshold == (data["threshold"] if data["gate"] else 1.0)
+    card = ModelCard(
+        kind="pbe-gap",
+        target="PBE gap (eV)",
+        feature_set=get_feature_set("magpie+fractions").config(),
+        training_data={"rows": 3000},
+        n_train=product.n_train_,
+        params=params,
+    )
+    path = save_model(tmp_path / "pbe-gap.bgm", product, card)
+    loaded, _, _ = load_model(path)
+    formulas = ["Si", "Cu", "NaCl", "GaAs", "Fe2O3"]
+    np.testing.assert_allclose(loaded.featurize_many(formulas), product.featurize_many(formulas))
+    gaps, metal = product.featurize_many(formulas).T
+    assert (gaps >= 0).all() and ((metal >= 0) & (metal <= 1)).all()
+    if data["gate"]:
+        np.testing.assert_array_equal(gaps[metal > data["threshold"]], 0.0)
+    assert {k: loaded.choice_[k] for k in ("gate", "threshold")} == {
+        k: data[k] for k in ("gate", "threshold")
+    }
+    assert b"pickle" not in path.read_bytes()
+
+
+def test_the_cleaning_rule_on_a_whole_table_keeps_or_drops_what_its_judges_say():
+    """The named measured-gap model's use of the rule, at small scale on report rows: every
+    row is a training row, and the flagged rows go only if the judges' MAE is lower."""
+    from bandgaps.analyses import expt_gap_cleaned as XC
+    from bandgaps.analyses.measured_reports import _report_inputs
+
+    table, F = _report_inputs()
+    table, F = table.iloc[:900].reset_index(drop=True), F[:900]
+    keep, cleaning = XC.clean_table(table, F, params={"n_estimators": 25, "num_leaves": 7})
+    judges = cleaning.calibration_mae
+    assert cleaning.clean == (judges["cleaned"] < judges["every row"])
+    assert (~keep).sum() == (len(cleaning.flagged) if cleaning.clean else 0)
+    assert (cleaning.flagged["target"] > 0).all()
+    assert (cleaning.flagged["excess"] > cleaning.limit).all()
+    assert 80 <= cleaning.calibration_rows <= 100

@@ -109,8 +109,10 @@ class Cleaning:
 class _Inputs:
     """The shared feature layout of ``expt_gap`` and ``expt_is_metal`` and their keys."""
 
-    def __init__(self, params: dict | None = None):
-        self.frame, self.F = task_inputs(TASKS["expt_gap"], True, COMMITTEE.lookup)
+    def __init__(self, params: dict | None = None, table: tuple | None = None):
+        if table is None:
+            table = task_inputs(TASKS["expt_gap"], True, COMMITTEE.lookup)
+        self.frame, self.F = table
         self.mframe, self.mF = task_inputs(TASKS["expt_is_metal"], True, COMMITTEE.lookup)
         self.y = self.frame["target"].to_numpy(float)
         self.my = self.mframe["target"].to_numpy(float)
@@ -157,6 +159,31 @@ class _Inputs:
             clean=bool(cleaned < plain),
             calibration_rows=len(cal),
         )
+
+
+def clean_table(
+    frame: pd.DataFrame, F: np.ndarray, params: dict | None = None, seed: int = SEED
+) -> tuple[np.ndarray, Cleaning]:
+    """The rule on a whole training table (every row a training row, no composition held out
+    from the gates): which rows to train on, and what was decided. A named model trained from
+    the registered entry uses it on all its rows.
+
+    Args:
+        frame: the table (``formula``, ``composition``, ``target``; its index as positions).
+        F: its feature layout (``layout`` with the committee's lookup setting).
+        params: the committee's LightGBM settings (small ones for tests).
+        seed: seeds the calibration draw, the inner folds and the committees.
+
+    Returns:
+        ``(mask of rows kept, Cleaning)``: every row unless the judges chose to drop the
+        flagged ones.
+    """
+    inputs = _Inputs(params, table=(frame, F))
+    cleaning = inputs.decide(np.arange(len(frame)), set(), seed)
+    keep = np.ones(len(frame), bool)
+    if cleaning.clean:
+        keep = ~frame.index.isin(cleaning.flagged.index)
+    return keep, cleaning
 
 
 def run_expt_gap_cleaned(folds=None, params: dict | None = None) -> tuple[BenchmarkRun, list]:
@@ -332,6 +359,7 @@ __all__ = [
     "MAD_TO_SIGMA",
     "Cleaning",
     "SiGeCleaned",
+    "clean_table",
     "cleaning_table",
     "flag_rows",
     "flagged_rows",

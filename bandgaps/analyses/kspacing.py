@@ -98,7 +98,7 @@ def transfer_features(data: KSpacingData, reference=None) -> dict[str, pd.DataFr
     * band gap and metal probability — the study's PBE reference
       (``bandgaps.analyses.measured_inputs.pbe_reference``: LightGBM and a metal classifier
       trained on every row of matbench ``mp_gap``), the same models the measured-gap entries
-      and the named ``pbe-gap`` model use, so the study fits no model of its own for them.
+      use, so the study fits no model of its own for them.
 
     ``reference`` replaces the PBE reference (a fitted ``PBEReference``: a smaller one for
     tests).

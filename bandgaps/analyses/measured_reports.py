@@ -110,12 +110,21 @@ def _metal_rows():
     return task_inputs(TASKS["expt_is_metal"], True, COMMITTEE.lookup)
 
 
-def _fit(table: pd.DataFrame, F: np.ndarray, rows: np.ndarray, seed: int = SEED):
-    """The committee fitted on ``rows`` of the report table, its gates also on the
-    ``expt_is_metal`` rows whose composition is in none of the table's other (held-out) rows."""
+def _fit(
+    table: pd.DataFrame,
+    F: np.ndarray,
+    rows: np.ndarray,
+    seed: int = SEED,
+    dropped: np.ndarray | None = None,
+):
+    """The committee fitted on ``rows`` of the report table (less the ``dropped`` ones), its
+    gates also on the ``expt_is_metal`` rows whose composition is in none of the table's other
+    (held-out) rows."""
     mframe, mF = _metal_rows()
     keep = rows_outside(mframe, table.iloc[~rows])
     model = build_model(COMMITTEE, seed=seed)
+    if dropped is not None:
+        rows = rows & ~dropped
     y = table["target"].to_numpy()[rows]
     return model.fit(F[rows], y, mF[keep], mframe["target"].to_numpy()[keep])
 
@@ -194,16 +203,21 @@ def held_out_dropped() -> HeldOut:
 
 
 def product_model():
-    """The named ``measured-gap`` model: the committee trained on every composition of the
-    reports (median target), its gates also on every ``expt_is_metal`` row, calibrated on the
-    official folds' out-of-fold predictions plus the held-out predictions of the compositions
-    Matbench dropped: ``(MeasuredGapModel, counts)``, cached."""
+    """The named ``measured-gap`` model: the registered ``expt_gap`` entry
+    (``expt-gap-cleaned``) trained on every composition of the reports (median target): the
+    cleaning rule is decided on the whole table by its judges, and the committee is fitted on
+    the rows kept, its gates also on every ``expt_is_metal`` row; calibrated on the official
+    folds' out-of-fold predictions plus the held-out predictions of the compositions Matbench
+    dropped (both of the committee without the rule): ``(MeasuredGapModel, counts, Cleaning)``,
+    cached."""
+    from bandgaps.analyses.expt_gap_cleaned import K_MAD, clean_table
     from bandgaps.analyses.measured_intervals import committee_out_of_fold
     from bandgaps.models.transfer import MeasuredGapModel
 
     def compute():
         table, F = _report_inputs()
-        model = _fit(table, F, np.ones(len(table), bool))
+        keep, cleaning = clean_table(table, F)
+        model = _fit(table, F, np.ones(len(table), bool), dropped=~keep)
         measured = MeasuredGapModel(pbe_reference(), FEATURE_SET, model, mp_lookup())
         oof = committee_out_of_fold()
         held = held_out_dropped().rows
@@ -223,10 +237,21 @@ def product_model():
             "calibration rows": len(oof) + len(held),
             "variant": COMMITTEE.label,
             "target": "median report per composition",
+            "entry": "expt-gap-cleaned",
+            "flagged rows": len(cleaning.flagged),
+            "dropped rows": int((~keep).sum()),
+            "judges' MAE, every row": cleaning.calibration_mae["every row"],
+            "judges' MAE, cleaned": cleaning.calibration_mae["cleaned"],
         }
-        return measured, counts
+        return measured, counts, cleaning
 
-    key = {"entry": COMMITTEE.__dict__, "seed": SEED, "groups": HELD_OUT_GROUPS, **_data()}
+    key = {
+        "entry": COMMITTEE.__dict__,
+        "seed": SEED,
+        "groups": HELD_OUT_GROUPS,
+        "cleaning": K_MAD,
+        **_data(),
+    }
     return _PRODUCT_MODEL(key, compute)
 
 

@@ -30,6 +30,7 @@ from bandgaps.models.boosting import BoostedRegressor
 from bandgaps.models.transfer import MetalClassifier
 
 _MATBENCH_MP_GAP_GATED = Stage("matbench-mp-gap-gated", __name__)
+_PBE_GAP_PRODUCT = Stage("pbe-gap-product", __name__)
 
 #: The entry's label (registry id ``mp-gap-gated``).
 GATED_ENTRY = "LightGBM with a metal gate"
@@ -47,6 +48,27 @@ def booster_settings(model: tuple[str, str, dict] = MP_GAP_MODEL) -> dict:
         ['colsample_bytree', 'early_stopping', 'learning_rate']
     """
     return {k: v for k, v in model[2].items() if k not in _NOT_BOOSTER}
+
+
+def fit_gated(X, y, settings: dict, seed: int) -> tuple[MetalClassifier, BoostedRegressor]:
+    """The entry's two parts on training rows: the gate (one log-loss booster, metal = a gap
+    of 0) and the Huber regressor of the non-metal rows.
+
+    Args:
+        X: the feature matrix.
+        y: the PBE gaps (0 for a metal).
+        settings: the boosters' settings (``booster_settings``).
+        seed: seeds both.
+
+    Returns:
+        ``(gate, regressor)``.
+    """
+    gate = MetalClassifier(settings, n_boosters=1, random_state=seed)
+    gate.fit(X, (y == 0).astype(float))
+    regressor = BoostedRegressor(
+        objectives=("huber",), clip_min=0.0, sigma=False, random_state=seed, **settings
+    ).fit(X[y > 0], y[y > 0])
+    return gate, regressor
 
 
 def choose_gate(
@@ -124,12 +146,7 @@ def run_mp_gap_gated(
                 raise RuntimeError("the ungated fit was calibrated on other rows")
             X = featurizer.transform(list(fit["formula"]))
             y = fit["target"].to_numpy(float)
-            seed = SEED + fold
-            gate = MetalClassifier(settings, n_boosters=1, random_state=seed)
-            gate.fit(X, (y == 0).astype(float))
-            regressor = BoostedRegressor(
-                objectives=("huber",), clip_min=0.0, sigma=False, random_state=seed, **settings
-            ).fit(X[y > 0], y[y > 0])
+            gate, regressor = fit_gated(X, y, settings, SEED + fold)
             Xc = featurizer.transform(list(cal["formula"]))
             use_gate, threshold, maes, plain_mae = choose_gate(
                 cal["target"].to_numpy(float),
@@ -170,6 +187,80 @@ def run_mp_gap_gated(
     return _MATBENCH_MP_GAP_GATED(key, compute)
 
 
+def pbe_gap_product(n_rows: int | None = None, model: tuple[str, str, dict] = MP_GAP_MODEL):
+    """The named ``pbe-gap`` model: ``mp-gap-gated``'s procedure with every row of ``mp_gap``
+    as the training rows (cached). A seeded tenth of the distinct formulas calibrates; the
+    gate and the Huber regressor learn the rest, beside the ungated regressor of the same rows;
+    the threshold and whether to gate at all are chosen on the calibration rows, as in each
+    fold. Without the gate the ungated regressor answers, and the gate only gives the metal
+    probability (its threshold is then 1, never reached).
+
+    Args:
+        n_rows: only the task's first rows (tests).
+        model: the ungated entry's ``(kind, feature set, parameters)``.
+
+    Returns:
+        ``(PBEGapModel, card data)``: the fitted model and the counts its card records.
+    """
+    from bandgaps.analyses.measured_inputs import _frame_digest, task_frame
+    from bandgaps.features.composition import CompositionFeatures
+    from bandgaps.models.calibrated import grouped_calibration_split
+    from bandgaps.models.pbe_gap import PBEGapModel
+    from bandgaps.models.transfer import GatedGapModel
+
+    frame = task_frame("mp_gap")
+    if n_rows is not None:
+        frame = frame.iloc[:n_rows]
+    feature_set, settings = model[1], booster_settings(model)
+
+    def compute():
+        F = CompositionFeatures(feature_set, cache=True).transform(list(frame["composition"]))
+        y = frame["target"].to_numpy(float)
+        fit, cal = grouped_calibration_split(list(frame["formula"]), CALIBRATION_FRACTION, SEED)
+        gate, regressor = fit_gated(F[fit], y[fit], settings, SEED)
+        plain_settings = {"objectives": model[2]["objectives"], "clip_min": model[2]["clip_min"]}
+        ungated = BoostedRegressor(
+            sigma=False, random_state=SEED, **plain_settings, **settings
+        ).fit(F[fit], y[fit])
+        use_gate, threshold, maes, plain_mae = choose_gate(
+            y[cal],
+            gate.predict_proba(F[cal])[:, 1],
+            regressor.predict(F[cal]),
+            ungated.predict(F[cal]),
+        )
+        gated = GatedGapModel(
+            threshold=threshold if use_gate else 1.0,
+            regressor_params={
+                **settings,
+                **(plain_settings if not use_gate else {"objectives": ("huber",), "clip_min": 0.0}),
+            },
+            gate_params=settings,
+            random_state=SEED,
+        )
+        gated.gate_, gated.regressor_ = gate, regressor if use_gate else ungated
+        gated.n_features_in_, gated.n_train_ = F.shape[1], len(fit)
+        choice = {
+            "gate": bool(use_gate),
+            "threshold": threshold,
+            "calibration MAE by threshold": {f"{t:g}": v for t, v in maes.items()},
+            "ungated calibration MAE": plain_mae,
+            "calibration rows": len(cal),
+            "non-metal rows": int((y[fit] > 0).sum()),
+        }
+        product = PBEGapModel.from_parts(feature_set, gated, len(fit), choice)
+        data = {"rows": len(frame), "fit rows": len(fit), **choice}
+        return product, data
+
+    key = {
+        "model": model,
+        "thresholds": THRESHOLDS,
+        "calibration": CALIBRATION_FRACTION,
+        "data": _frame_digest(frame),
+        "seed": SEED,
+    }
+    return _PBE_GAP_PRODUCT(key, compute)
+
+
 def gate_choices(run: BenchmarkRun) -> pd.DataFrame:
     """Per fold: the choice made on the calibration rows and the test score.
 
@@ -199,6 +290,8 @@ __all__ = [
     "THRESHOLDS",
     "booster_settings",
     "choose_gate",
+    "fit_gated",
     "gate_choices",
+    "pbe_gap_product",
     "run_mp_gap_gated",
 ]

@@ -115,7 +115,7 @@ NAMED: dict[str, NamedModel] = {
         "measured gap",
         "measured band gap from composition, learned from every report of Zhuo et al. 2018 "
         "(median per composition): LightGBM with a metal gate, helped by predicted PBE gap "
-        "and metallicity",
+        "and metallicity, with the cleaning rule of the registered expt-gap-cleaned entry",
         _RECIPES,
         "build_measured_gap",
         (
@@ -128,8 +128,9 @@ NAMED: dict[str, NamedModel] = {
     "pbe-gap": NamedModel(
         "pbe-gap",
         "PBE gap",
-        "PBE band gap of the Materials Project (matbench mp_gap, all 106,113 rows) from "
-        "composition: LightGBM on Magpie + element fractions",
+        "PBE band gap of the Materials Project (matbench mp_gap, 106,113 rows) from "
+        "composition: a LightGBM metal gate before a Huber LightGBM regressor on Magpie + "
+        "element fractions (the registered mp-gap-gated entry, trained on every row)",
         _RECIPES,
         "build_pbe_gap",
         ("matbench-mp-gap",),

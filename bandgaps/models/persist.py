@@ -59,9 +59,10 @@ TRUSTED = {
     "BoostedRegressor": "bandgaps.models.boosting",
     "MeasuredGapModel": "bandgaps.models.transfer",
     "PBEReference": "bandgaps.models.transfer",
+    "PBEGapModel": "bandgaps.models.pbe_gap",
 }
 #: The classes a whole model file may hold (the others are their parts).
-MODEL_CLASSES = ("CalibratedCompositionModel", "MeasuredGapModel", "PBEReference")
+MODEL_CLASSES = ("CalibratedCompositionModel", "MeasuredGapModel", "PBEReference", "PBEGapModel")
 
 _MiB = 2**20
 #: Ceilings on what each member of a model file may unpack to, and on the whole, checked from the
@@ -474,8 +475,9 @@ def save_model(path: str | Path, model, card: ModelCard) -> Path:
 
     Args:
         path: the file to write.
-        model: a fitted ``CalibratedCompositionModel``, ``MeasuredGapModel`` or
-            ``PBEReference`` (its own ``state()`` gives the plain data written).
+        model: a fitted ``CalibratedCompositionModel``, ``MeasuredGapModel``,
+            ``PBEReference`` or ``PBEGapModel`` (its own ``state()`` gives the plain data
+            written).
         card: what the model is and what made it.
 
     Returns:
@@ -665,7 +667,7 @@ def _self_test(model, path) -> None:
     comps = [Composition(f) for f in _SELF_TEST]
     kind = type(model).__name__
     try:
-        if kind == "PBEReference":
+        if kind in ("PBEReference", "PBEGapModel"):
             values = [model.featurize_many(comps)]
         else:
             X = model.transform(comps)

@@ -199,10 +199,11 @@ class StepClock:
 
 def _composition_table(spec, model, comps, levels, risk, clock) -> pd.DataFrame:
     """The table of a named model or a model file for parsed compositions."""
+    from bandgaps.models.pbe_gap import PBEGapModel
     from bandgaps.models.transfer import GatedCommittee, PBEReference
 
     attrs: dict[str, object] = {"quantity": spec.quantity}
-    if isinstance(model, PBEReference):
+    if isinstance(model, (PBEReference, PBEGapModel)):
         if levels or risk is not None:
             raise _no_intervals(spec)
         with clock("model"):
