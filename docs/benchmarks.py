@@ -744,7 +744,7 @@ md(
     + f" **`measured-gap`.** On all {len(reports):,} compositions the rule flags "
     f"{len(product_cleaning.flagged)} rows (more than {product_cleaning.limit:.2f} eV above "
     f"their out-of-fold prediction); its {product_cleaning.calibration_rows} judges score "
-    f"{judges['every row']:.3f} eV with every row and {judges['cleaned']:.3f} eV without "
+    f"{judges['every row']:.5f} eV with every row and {judges['cleaned']:.5f} eV without "
     "the flagged ones, so the model "
     + (
         f"**drops them** (a margin of {judges['every row'] - judges['cleaned']:.5f} eV). "
