@@ -109,11 +109,15 @@ class Cleaning:
 class _Inputs:
     """The shared feature layout of ``expt_gap`` and ``expt_is_metal`` and their keys."""
 
-    def __init__(self, params: dict | None = None, table: tuple | None = None):
+    def __init__(
+        self, params: dict | None = None, table: tuple | None = None, metal: tuple | None = None
+    ):
         if table is None:
             table = task_inputs(TASKS["expt_gap"], True, COMMITTEE.lookup)
+        if metal is None:
+            metal = task_inputs(TASKS["expt_is_metal"], True, COMMITTEE.lookup)
         self.frame, self.F = table
-        self.mframe, self.mF = task_inputs(TASKS["expt_is_metal"], True, COMMITTEE.lookup)
+        self.mframe, self.mF = metal
         self.y = self.frame["target"].to_numpy(float)
         self.my = self.mframe["target"].to_numpy(float)
         self.keys = composition_keys(self.frame["composition"])
@@ -162,7 +166,11 @@ class _Inputs:
 
 
 def clean_table(
-    frame: pd.DataFrame, F: np.ndarray, params: dict | None = None, seed: int = SEED
+    frame: pd.DataFrame,
+    F: np.ndarray,
+    params: dict | None = None,
+    seed: int = SEED,
+    metal: tuple | None = None,
 ) -> tuple[np.ndarray, Cleaning]:
     """The rule on a whole training table (every row a training row, no composition held out
     from the gates): which rows to train on, and what was decided. A named model trained from
@@ -173,12 +181,13 @@ def clean_table(
         F: its feature layout (``layout`` with the committee's lookup setting).
         params: the committee's LightGBM settings (small ones for tests).
         seed: seeds the calibration draw, the inner folds and the committees.
+        metal: ``expt_is_metal``'s ``(rows, layout)`` when the caller has them already.
 
     Returns:
         ``(mask of rows kept, Cleaning)``: every row unless the judges chose to drop the
         flagged ones.
     """
-    inputs = _Inputs(params, table=(frame, F))
+    inputs = _Inputs(params, table=(frame, F), metal=metal)
     cleaning = inputs.decide(np.arange(len(frame)), set(), seed)
     keep = np.ones(len(frame), bool)
     if cleaning.clean:

@@ -105,8 +105,10 @@ def _report_inputs() -> tuple[pd.DataFrame, np.ndarray]:
     return table, layout(table["composition"], lookup=COMMITTEE.lookup)
 
 
+@functools.cache
 def _metal_rows():
-    """``expt_is_metal``'s rows and their layout (the gates' extra labels)."""
+    """``expt_is_metal``'s rows and their layout (the gates' extra labels; built once per
+    process, as every committee fit of these stages reads them)."""
     return task_inputs(TASKS["expt_is_metal"], True, COMMITTEE.lookup)
 
 
@@ -216,7 +218,7 @@ def product_model():
 
     def compute():
         table, F = _report_inputs()
-        keep, cleaning = clean_table(table, F)
+        keep, cleaning = clean_table(table, F, metal=_metal_rows())
         model = _fit(table, F, np.ones(len(table), bool), dropped=~keep)
         measured = MeasuredGapModel(pbe_reference(), FEATURE_SET, model, mp_lookup())
         oof = committee_out_of_fold()

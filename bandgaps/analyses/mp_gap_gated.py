@@ -38,6 +38,8 @@ GATED_ENTRY = "LightGBM with a metal gate"
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
 #: Settings of the ungated entry that are not booster settings (its loss, clip and σ).
 _NOT_BOOSTER = ("objectives", "clip_min", "quantile_params")
+#: The gated entry's regressor of the non-metal rows: its loss and clip.
+_GATED_REGRESSOR = {"objectives": ("huber",), "clip_min": 0.0}
 
 
 def booster_settings(model: tuple[str, str, dict] = MP_GAP_MODEL) -> dict:
@@ -66,7 +68,7 @@ def fit_gated(X, y, settings: dict, seed: int) -> tuple[MetalClassifier, Boosted
     gate = MetalClassifier(settings, n_boosters=1, random_state=seed)
     gate.fit(X, (y == 0).astype(float))
     regressor = BoostedRegressor(
-        objectives=("huber",), clip_min=0.0, sigma=False, random_state=seed, **settings
+        sigma=False, random_state=seed, **_GATED_REGRESSOR, **settings
     ).fit(X[y > 0], y[y > 0])
     return gate, regressor
 
@@ -218,10 +220,9 @@ def pbe_gap_product(n_rows: int | None = None, model: tuple[str, str, dict] = MP
         y = frame["target"].to_numpy(float)
         fit, cal = grouped_calibration_split(list(frame["formula"]), CALIBRATION_FRACTION, SEED)
         gate, regressor = fit_gated(F[fit], y[fit], settings, SEED)
-        plain_settings = {"objectives": model[2]["objectives"], "clip_min": model[2]["clip_min"]}
-        ungated = BoostedRegressor(
-            sigma=False, random_state=SEED, **plain_settings, **settings
-        ).fit(F[fit], y[fit])
+        plain = {k: model[2][k] for k in ("objectives", "clip_min")}
+        ungated = BoostedRegressor(sigma=False, random_state=SEED, **plain, **settings)
+        ungated.fit(F[fit], y[fit])
         use_gate, threshold, maes, plain_mae = choose_gate(
             y[cal],
             gate.predict_proba(F[cal])[:, 1],
@@ -230,10 +231,7 @@ def pbe_gap_product(n_rows: int | None = None, model: tuple[str, str, dict] = MP
         )
         gated = GatedGapModel(
             threshold=threshold if use_gate else 1.0,
-            regressor_params={
-                **settings,
-                **(plain_settings if not use_gate else {"objectives": ("huber",), "clip_min": 0.0}),
-            },
+            regressor_params={**settings, **(_GATED_REGRESSOR if use_gate else plain)},
             gate_params=settings,
             random_state=SEED,
         )
