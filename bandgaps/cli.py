@@ -363,9 +363,9 @@ def predict_cmd(
     """Predict band gaps (or a model file's target) for formulas.
 
     With a named model the table says which quantity it is: the measured gap or the PBE gap.
-    A calibrated model file, and the measured-gap model, add an adaptive conformal interval, a
-    domain-of-applicability score and flag, and warn in one line when a formula lies outside
-    that domain.
+    A calibrated model file, and the measured-gap model, add an adaptive conformal interval;
+    they and the pbe-gap model add a domain-of-applicability score and flag, and warn in one
+    line when a formula lies outside that domain.
     """
     from bandgaps.features.composition import _as_compositions
     from bandgaps.models.persist import read_card

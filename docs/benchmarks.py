@@ -46,6 +46,7 @@ from bandgaps.analyses import targets as T
 from bandgaps.analyses.mp_gap import mp_gap_study
 from bandgaps.config import cache_dir
 from bandgaps.models import named
+from bandgaps.models.domain import FLAG_PERCENTILE
 from bandgaps.models.transfer import composition_key
 
 plots.use_page_style()
@@ -729,6 +730,10 @@ for name in named.NAMED:
     named.ensure(name)
 _, pbe_choice = MG.pbe_gap_product()
 _, _, product_cleaning = MR.product_model()
+pbe_known = set(named.load_named("pbe-gap")[0].domain_.elements_)
+pbe_noble = ", ".join(sorted(pbe_known & {"He", "Ne", "Ar", "Kr", "Xe", "Rn"}))
+pbe_noble = f"noble gases among them: {pbe_noble}" if pbe_noble else "no noble gas among them"
+pbe_dom = pbe_choice["domain"]
 pbe_gated_mae = pbe_choice["calibration MAE by threshold"][f"{pbe_choice['threshold']:g}"]
 judges = product_cleaning.calibration_mae
 md(
@@ -741,6 +746,16 @@ md(
         if pbe_choice["gate"]
         else "**does not gate** (the ungated regressor answers)."
     )
+    + f" Its domain of applicability knows the {pbe_dom['elements']} elements of "
+    f"its fit rows ({pbe_noble}) and flags a composition farther from them than "
+    f"{FLAG_PERCENTILE:g} % of the calibration rows. Over all calibration rows the distance "
+    "does not rank the errors (rank correlation "
+    f"{pbe_dom['distance ρ with |error|']:.2f}: far rows are more often metals, which the "
+    f"gate sets to 0 eV), but the {pbe_dom['calibration rows beyond the flag']} rows beyond "
+    f"the flag ({pbe_dom['metal share beyond the flag']:.0%} metals, against "
+    f"{pbe_dom['metal share within']:.0%} within) are predicted worse, "
+    f"{pbe_dom['calibration MAE beyond the flag']:.3f} eV against "
+    f"{pbe_dom['calibration MAE within']:.3f} eV within it."
     + f" **`measured-gap`.** On all {len(reports):,} compositions the rule flags "
     f"{len(product_cleaning.flagged)} rows (more than {product_cleaning.limit:.2f} eV above "
     f"their out-of-fold prediction); its {product_cleaning.calibration_rows} judges score "
@@ -786,6 +801,7 @@ table = pd.DataFrame(
         ),
         "in domain": measured["in domain"].map({True: "yes", False: "no"}),
         "PBE gap (eV), pbe-gap": pbe["PBE gap (eV)"],
+        "in pbe-gap's domain": pbe["in domain"].map({True: "yes", False: "no"}),
         "metal probability (measured)": measured["metal probability"],
     }
 )
@@ -799,10 +815,12 @@ display(
     )
 )
 outside = [f for f in examples if not measured.loc[f, "in domain"]]
+pbe_outside = [f for f in examples if not pbe.loc[f, "in domain"]]
 md(
     "Outside the measured-gap model's domain: "
     + (", ".join(outside) if outside else "none of these")
     + ". The source reports no element, so the domain flags any composition with fewer "
     "elements than every training row, as well as elements no training row had and formulas "
-    "far from the training rows; its number for them is not one to trust."
+    "far from the training rows; its number for them is not one to trust. Outside "
+    "pbe-gap's: " + (", ".join(pbe_outside) if pbe_outside else "none of these") + "."
 )

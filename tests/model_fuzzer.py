@@ -147,19 +147,26 @@ def make_seeds(folder: Path, rows: int = 400) -> list[Path]:
 
 def _pbe_gap_seed(folder: Path, df) -> Path:
     """A small file of the named ``pbe-gap`` kind: a gated model (gate and Huber regressor)
-    with the choice its analysis made, built by that analysis's own parts."""
+    with the choice its analysis made and a domain of applicability, built by that analysis's
+    own parts."""
+    from pymatgen.core import Composition
+
     from bandgaps.analyses.mp_gap_gated import fit_gated
     from bandgaps.features.composition import CompositionFeatures, get_feature_set
+    from bandgaps.models.domain import ApplicabilityDomain
     from bandgaps.models.pbe_gap import PBEGapModel
     from bandgaps.models.persist import ModelCard, save_model
     from bandgaps.models.transfer import GatedGapModel
 
     small = {"n_estimators": 8, "num_leaves": 7, "min_child_samples": 3}
     X = CompositionFeatures("magpie+fractions").transform(list(df["formula"]))
-    gate, regressor = fit_gated(X, df["target"].to_numpy(float), small, 0)
+    y = df["target"].to_numpy(float)
+    gate, regressor = fit_gated(X, y, small, 0)
     model = GatedGapModel(threshold=0.4, regressor_params=small, gate_params=small)
     model.gate_, model.regressor_, model.n_features_in_ = gate, regressor, X.shape[1]
-    pbe = PBEGapModel.from_parts("magpie+fractions", model, len(df), {"gate": True})
+    domain = ApplicabilityDomain(0).fit(X, [Composition(f) for f in df["formula"]])
+    domain.calibrate_scores({"distance": domain.distance(X)}, np.abs(model.predict(X) - y))
+    pbe = PBEGapModel.from_parts("magpie+fractions", model, len(df), {"gate": True}, domain)
     card = ModelCard(
         kind="pbe-gap",
         target="PBE gap (eV)",

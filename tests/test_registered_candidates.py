@@ -175,6 +175,21 @@ def test_the_named_pbe_gap_model_is_the_gated_entry_trained_on_every_row(tmp_pat
         k: data[k] for k in ("gate", "threshold")
     }
     assert b"pickle" not in path.read_bytes()
+    # its domain: what the fit rows had, read back from the file; a noble gas is outside
+    assert data["domain"]["elements"] == len(loaded.domain_.elements_) > 10
+    from pymatgen.core import Composition
+
+    from bandgaps.models import predictor
+
+    spec = predictor.Predictor("pbe-gap", "named", "PBE gap (eV)", str(path))
+    predictor._LOADED[spec.key] = loaded
+    try:
+        table = spec.predict_table([Composition(f) for f in [*formulas, "Kr"]])
+    finally:
+        predictor._LOADED.clear()
+    assert list(table.columns) == ["PBE gap (eV)", "metal probability", "domain score", "in domain"]
+    assert not table["in domain"].iloc[-1] and table.attrs["domain reasons"][-1] == "unseen Kr"
+    assert table["domain score"].between(0, 100).all()
 
 
 def test_the_cleaning_rule_on_a_whole_table_keeps_or_drops_what_its_judges_say():

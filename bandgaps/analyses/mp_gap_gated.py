@@ -195,7 +195,9 @@ def pbe_gap_product(n_rows: int | None = None, model: tuple[str, str, dict] = MP
     gate and the Huber regressor learn the rest, beside the ungated regressor of the same rows;
     the threshold and whether to gate at all are chosen on the calibration rows, as in each
     fold. Without the gate the ungated regressor answers, and the gate only gives the metal
-    probability (its threshold is then 1, never reached).
+    probability (its threshold is then 1, never reached). Its domain of applicability knows
+    the fit rows' elements and a sample of their features, and flags a distance from them
+    above 99 % of the calibration rows'.
 
     Args:
         n_rows: only the task's first rows (tests).
@@ -207,6 +209,7 @@ def pbe_gap_product(n_rows: int | None = None, model: tuple[str, str, dict] = MP
     from bandgaps.analyses.measured_inputs import _frame_digest, task_frame
     from bandgaps.features.composition import CompositionFeatures
     from bandgaps.models.calibrated import grouped_calibration_split
+    from bandgaps.models.domain import ApplicabilityDomain
     from bandgaps.models.pbe_gap import PBEGapModel
     from bandgaps.models.transfer import GatedGapModel
 
@@ -245,8 +248,27 @@ def pbe_gap_product(n_rows: int | None = None, model: tuple[str, str, dict] = MP
             "calibration rows": len(cal),
             "non-metal rows": int((y[fit] > 0).sum()),
         }
-        product = PBEGapModel.from_parts(feature_set, gated, len(fit), choice)
-        data = {"rows": len(frame), "fit rows": len(fit), **choice}
+        domain = ApplicabilityDomain(SEED).fit(F[fit], frame["composition"].iloc[fit])
+        error = np.abs(gated.predict(F[cal]) - y[cal])
+        distance = domain.distance(F[cal])
+        domain.calibrate_scores({"distance": distance}, error)
+        beyond = distance > domain.threshold_
+        product = PBEGapModel.from_parts(feature_set, gated, len(fit), choice, domain)
+        data = {
+            "rows": len(frame),
+            "fit rows": len(fit),
+            **choice,
+            "domain": {
+                "elements": len(domain.elements_),
+                "elements per formula": domain.n_elements_,
+                "distance ρ with |error|": domain.correlations_["distance"],
+                "calibration rows beyond the flag": int(beyond.sum()),
+                "calibration MAE beyond the flag": float(error[beyond].mean()),
+                "calibration MAE within": float(error[~beyond].mean()),
+                "metal share beyond the flag": float((y[cal][beyond] == 0).mean()),
+                "metal share within": float((y[cal][~beyond] == 0).mean()),
+            },
+        }
         return product, data
 
     key = {

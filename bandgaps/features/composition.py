@@ -562,7 +562,11 @@ class CompositionFeatures(BaseEstimator, TransformerMixin):
             The feature matrix.
         """
         items, index = _items(X)
-        keys = [c.formula if isinstance(c, Composition) else c for c in items]
+        with warnings.catch_warnings():
+            # pymatgen orders a formula by electronegativity and warns of the noble gases it
+            # has none for; the formula is still right (the features hold NaN for them)
+            warnings.filterwarnings("ignore", message="No Pauling electronegativity")
+            keys = [c.formula if isinstance(c, Composition) else c for c in items]
         name = get_feature_set(self.feature_set).name
         for known_set, rows, matrix in _KNOWN:
             if known_set == name and all(isinstance(k, str) and k in rows for k in keys):

@@ -40,6 +40,8 @@ N_NEIGHBORS = 5
 #: Calibration percentile above which a prediction is flagged.
 FLAG_PERCENTILE = 99.0
 SCORES = ("distance", "σ")
+#: Standardized features are bounded by this (far beyond any training row's).
+_MAX_Z = 1e6
 
 
 class ApplicabilityDomain:
@@ -77,7 +79,9 @@ class ApplicabilityDomain:
         return self
 
     def _standardize(self, F) -> np.ndarray:
-        return np.nan_to_num((np.asarray(F, float) - self.mean_) / self.scale_)
+        # bounded, so the float32 neighbour search stays finite whatever a file's scales are
+        z = np.nan_to_num((np.asarray(F, float) - self.mean_) / self.scale_)
+        return np.clip(z, -_MAX_Z, _MAX_Z)
 
     def distance(self, F: np.ndarray) -> np.ndarray:
         """Mean distance to the nearest reference rows (standardized units).
@@ -93,7 +97,12 @@ class ApplicabilityDomain:
         if getattr(self, "_index", None) is None:
             k = min(N_NEIGHBORS, len(self.reference_))
             self._index = NearestNeighbors(n_neighbors=k).fit(self.reference_)
-        d, _ = self._index.kneighbors(self._standardize(F).astype(np.float32))
+        from sklearn import config_context
+
+        # the search holds a block of distances to every reference row: 64 MiB blocks keep a
+        # screen's workers small (the default is 1 GiB each)
+        with config_context(working_memory=64):
+            d, _ = self._index.kneighbors(self._standardize(F).astype(np.float32))
         return d.mean(axis=1)
 
     def _scores(self, F, sigma) -> dict[str, np.ndarray]:
@@ -115,24 +124,27 @@ class ApplicabilityDomain:
     def calibrate_scores(self, scores: dict[str, np.ndarray], abs_error_cal) -> ApplicabilityDomain:
         """``calibrate`` from candidate scores computed elsewhere: for cross-fitted
         calibration rows (each row's distance measured to a reference without its own fold),
-        where the distance to this domain's reference would find the row itself.
+        where the distance to this domain's reference would find the row itself; or for a
+        model without σ, which gives the distance alone.
 
         Args:
-            scores: ``{"distance": …, "σ": …}`` of the calibration rows.
+            scores: ``{"distance": …, "σ": …}`` of the calibration rows, or one of them.
             abs_error_cal: their absolute errors.
 
         Returns:
             ``self``.
         """
-        if set(scores) != set(SCORES):
-            raise InputError(f"the domain needs the scores {', '.join(SCORES)}")
+        if not scores or not set(scores) <= set(SCORES):
+            raise InputError(f"the domain needs one or both of the scores {', '.join(SCORES)}")
         err = np.asarray(abs_error_cal, float)
         scores = {name: np.asarray(v, float) for name, v in scores.items()}
         self.correlations_ = {
             name: float(spearmanr(s, err).statistic) if np.ptp(s) > 0 else 0.0
             for name, s in scores.items()
         }
-        self.score_ = max(SCORES, key=lambda name: self.correlations_[name])
+        self.score_ = max(
+            (name for name in SCORES if name in scores), key=lambda name: self.correlations_[name]
+        )
         self.calibration_scores_ = np.sort(scores[self.score_])
         self.threshold_ = float(np.percentile(self.calibration_scores_, FLAG_PERCENTILE))
         return self
@@ -244,6 +256,17 @@ class ApplicabilityDomain:
         dom.calibration_scores_ = np.asarray(arrays["calibration_scores"], float)
         n = len(dom.mean_)
         if dom.scale_.shape != (n,) or dom.reference_.ndim != 2 or dom.reference_.shape[1] != n:
+            raise InputError("the domain of applicability is malformed")
+        finite = (
+            np.isfinite(dom.mean_).all()
+            and np.isfinite(dom.scale_).all()
+            and (dom.scale_ > 0).all()
+            and (np.abs(dom.reference_) <= _MAX_Z).all()
+            and len(dom.calibration_scores_) > 0
+            and np.isfinite(dom.calibration_scores_).all()
+            and np.isfinite(dom.threshold_)
+        )
+        if not finite or (np.diff(dom.calibration_scores_) < 0).any():
             raise InputError("the domain of applicability is malformed")
         dom._index = None
         return dom

@@ -4,7 +4,9 @@
 It holds what ``bandgaps.analyses.mp_gap_gated`` fits and chooses (a ``GatedGapModel``
 whose gate and threshold were chosen on calibration rows) together with the composition
 features it reads, so a composition goes in and the PBE gap and the metal probability come
-out, as the ``PBEReference`` columns do.
+out, as the ``PBEReference`` columns do. Its domain of applicability (``domain_``, from the
+training rows and the calibration rows' errors) flags a composition the training data cannot
+speak for: an element no row had (the noble gases), or one far from every row.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
+from bandgaps.models.domain import ApplicabilityDomain
 from bandgaps.models.transfer import TRANSFER_LABELS, GatedGapModel
 
 
@@ -27,12 +30,20 @@ class PBEGapModel(BaseEstimator):
         feature_set: the composition features the model reads.
     """
 
+    #: The domain of applicability (``None`` in a file written without one).
+    domain_ = None
+
     def __init__(self, feature_set: str = "magpie+fractions"):
         self.feature_set = feature_set
 
     @classmethod
     def from_parts(
-        cls, feature_set: str, model: GatedGapModel, n_train: int, choice: dict
+        cls,
+        feature_set: str,
+        model: GatedGapModel,
+        n_train: int,
+        choice: dict,
+        domain: ApplicabilityDomain | None = None,
     ) -> PBEGapModel:
         """A fitted ``PBEGapModel`` from a fitted ``GatedGapModel``.
 
@@ -41,6 +52,7 @@ class PBEGapModel(BaseEstimator):
             model: the fitted gated model (its gate gives the metal probability).
             n_train: the rows it learned from.
             choice: what was chosen on the calibration rows (plain numbers and text).
+            domain: the calibrated domain of applicability of ``model``'s features.
 
         Returns:
             The fitted model.
@@ -52,6 +64,7 @@ class PBEGapModel(BaseEstimator):
         out.model_ = model
         out.n_train_ = int(n_train)
         out.choice_ = dict(choice)
+        out.domain_ = domain
         return out
 
     def _check_built(self) -> None:
@@ -79,10 +92,20 @@ class PBEGapModel(BaseEstimator):
         Returns:
             ``(n, 2)``: PBE gap (eV), metal probability.
         """
+        return self.transform_features(self.features(compositions))
+
+    def features(self, compositions) -> np.ndarray:
+        """The composition features the model reads (``feature_set``).
+
+        Args:
+            compositions: formulas or compositions.
+
+        Returns:
+            The feature matrix.
+        """
         from bandgaps.features.composition import CompositionFeatures
 
-        F = CompositionFeatures(self.feature_set).transform(list(compositions))
-        return self.transform_features(F)
+        return CompositionFeatures(self.feature_set).transform(list(compositions))
 
     def predict(self, compositions) -> np.ndarray:
         """The PBE gap of each composition (eV).
@@ -99,23 +122,25 @@ class PBEGapModel(BaseEstimator):
         return list(TRANSFER_LABELS)
 
     def state(self) -> tuple[dict, dict[str, bytes]]:
-        """Plain data of the fitted model: its gated model, feature set and choice.
+        """Plain data of the fitted model: its gated model, feature set, choice and domain.
 
         Returns:
             ``(fields, files)`` for ``bandgaps.models.persist``.
         """
-        from bandgaps.models.persist import jsonable
+        from bandgaps.models.persist import calibration_state, jsonable
 
         self._check_built()
         model, files = self.model_.state("pbe-")
+        parts, part_files = calibration_state(self)
         fields = {
             "class": type(self).__name__,
             "feature_set": self.feature_set,
             "n_train": int(self.n_train_),
             "choice": jsonable(self.choice_),
             "model": model,
+            "domain": parts["domain"],
         }
-        return fields, files
+        return fields, {**files, **part_files}
 
     @classmethod
     def from_state(cls, fields: dict, archive) -> PBEGapModel:
@@ -142,8 +167,12 @@ class PBEGapModel(BaseEstimator):
         gated = GatedGapModel.from_state(model, archive, width)
         if gated.gate_ is None:
             raise archive.refuse("its gate is missing")
+        domain = archive.part(ApplicabilityDomain, fields.get("domain"), "domain")
+        if domain is not None and len(domain.mean_) != width:
+            raise archive.refuse("its parts do not fit together")
         out = cls(name)
         out.model_, out.n_train_, out.choice_ = gated, n_train, choice
+        out.domain_ = domain
         return out
 
 

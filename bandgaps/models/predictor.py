@@ -206,9 +206,18 @@ def _composition_table(spec, model, comps, levels, risk, clock) -> pd.DataFrame:
     if isinstance(model, (PBEReference, PBEGapModel)):
         if levels or risk is not None:
             raise _no_intervals(spec)
-        with clock("model"):
-            cols = model.featurize_many(comps)
+        domain = getattr(model, "domain_", None)
+        if domain is None:
+            with clock("model"):
+                cols = model.featurize_many(comps)
+        else:
+            with clock("features"):
+                X = model.features(comps)
+            with clock("model"):
+                cols = model.transform_features(X)
         frame = pd.DataFrame({spec.quantity: cols[:, 0], "metal probability": cols[:, 1]})
+        if domain is not None:
+            _add_domain(frame, attrs, domain.assess(X, comps, None))
         frame.attrs.update(attrs)
         return frame
     with clock("features"):
@@ -238,13 +247,17 @@ def _composition_table(spec, model, comps, levels, risk, clock) -> pd.DataFrame:
         if spec.kind == "named":
             frame["metal probability"] = model.predict_metal_proba_features(X)
         if calibrated and getattr(model, "domain_", None) is not None:
-            domain = model.domain_.assess(X, comps, half)
-            frame["domain score"] = domain["domain score"]
-            frame["in domain"] = domain["in domain"]
-            attrs["unseen elements"] = domain["unseen elements"]
-            attrs["domain reasons"] = domain["why"]
+            _add_domain(frame, attrs, model.domain_.assess(X, comps, half))
     frame.attrs.update(attrs)
     return frame
+
+
+def _add_domain(frame: pd.DataFrame, attrs: dict, domain: dict) -> None:
+    """The domain score and flag as columns, the unseen elements and reasons as ``attrs``."""
+    frame["domain score"] = domain["domain score"]
+    frame["in domain"] = domain["in domain"]
+    attrs["unseen elements"] = domain["unseen elements"]
+    attrs["domain reasons"] = domain["why"]
 
 
 def _interval_set(spec, model, X, level: float, band) -> tuple:
