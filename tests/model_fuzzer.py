@@ -165,7 +165,7 @@ def _pbe_gap_seed(folder: Path, df) -> Path:
     model = GatedGapModel(threshold=0.4, regressor_params=small, gate_params=small)
     model.gate_, model.regressor_, model.n_features_in_ = gate, regressor, X.shape[1]
     domain = ApplicabilityDomain(0).fit(X, [Composition(f) for f in df["formula"]])
-    domain.calibrate_scores({"distance": domain.distance(X)}, np.abs(model.predict(X) - y))
+    domain.calibrate(X, None, np.abs(model.predict(X) - y))
     pbe = PBEGapModel.from_parts("magpie+fractions", model, len(df), {"gate": True}, domain)
     card = ModelCard(
         kind="pbe-gap",

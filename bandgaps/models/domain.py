@@ -106,6 +106,8 @@ class ApplicabilityDomain:
         return d.mean(axis=1)
 
     def _scores(self, F, sigma) -> dict[str, np.ndarray]:
+        if sigma is None:
+            return {"distance": self.distance(F)}
         return {"distance": self.distance(F), "σ": np.asarray(sigma, float)}
 
     def calibrate(self, F_cal, sigma_cal, abs_error_cal) -> ApplicabilityDomain:
@@ -113,7 +115,7 @@ class ApplicabilityDomain:
 
         Args:
             F_cal: the calibration rows' feature matrix.
-            sigma_cal: their σ.
+            sigma_cal: their σ (``None`` for a model without one: the distance alone).
             abs_error_cal: their absolute errors.
 
         Returns:

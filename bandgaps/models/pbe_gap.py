@@ -92,20 +92,10 @@ class PBEGapModel(BaseEstimator):
         Returns:
             ``(n, 2)``: PBE gap (eV), metal probability.
         """
-        return self.transform_features(self.features(compositions))
-
-    def features(self, compositions) -> np.ndarray:
-        """The composition features the model reads (``feature_set``).
-
-        Args:
-            compositions: formulas or compositions.
-
-        Returns:
-            The feature matrix.
-        """
         from bandgaps.features.composition import CompositionFeatures
 
-        return CompositionFeatures(self.feature_set).transform(list(compositions))
+        F = CompositionFeatures(self.feature_set).transform(list(compositions))
+        return self.transform_features(F)
 
     def predict(self, compositions) -> np.ndarray:
         """The PBE gap of each composition (eV).

@@ -206,18 +206,15 @@ def _composition_table(spec, model, comps, levels, risk, clock) -> pd.DataFrame:
     if isinstance(model, (PBEReference, PBEGapModel)):
         if levels or risk is not None:
             raise _no_intervals(spec)
-        domain = getattr(model, "domain_", None)
-        if domain is None:
-            with clock("model"):
-                cols = model.featurize_many(comps)
-        else:
-            with clock("features"):
-                X = model.features(comps)
-            with clock("model"):
-                cols = model.transform_features(X)
+        from bandgaps.features.composition import CompositionFeatures
+
+        with clock("features"):
+            X = CompositionFeatures(model.feature_set).transform(comps)
+        with clock("model"):
+            cols = model.transform_features(X)
         frame = pd.DataFrame({spec.quantity: cols[:, 0], "metal probability": cols[:, 1]})
-        if domain is not None:
-            _add_domain(frame, attrs, domain.assess(X, comps, None))
+        if getattr(model, "domain_", None) is not None:
+            _add_domain(frame, attrs, model.domain_.assess(X, comps, None))
         frame.attrs.update(attrs)
         return frame
     with clock("features"):
