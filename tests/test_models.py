@@ -87,6 +87,26 @@ def test_boosters_fitted_side_by_side_equal_those_fitted_one_after_another():
     assert all(b.get_params()["n_jobs"] == 2 for b in side.boosters_)  # predictions: both cores
 
 
+def test_one_thread_boosters_build_histograms_column_wise_with_row_wise_trees():
+    """A booster on one thread is told to build its histograms column-wise (faster, and no
+    timing test first); its trees are those of LightGBM's row-wise build on one thread."""
+
+    rng = np.random.default_rng(7)
+    X = rng.uniform(size=(3000, 40))
+    X[rng.uniform(size=X.shape) < 0.05] = np.nan
+    y = (np.nan_to_num(X[:, 0]) + rng.normal(0, 0.3, 3000) > 0.5).astype(float)
+    model = BoostedRegressor(
+        ("binary",), n_estimators=150, num_leaves=31, sigma=False, n_jobs=1, random_state=3
+    ).fit(X, y)
+    (booster,) = model.boosters_
+    assert booster.get_params()["force_col_wise"] is True
+    row_wise = model._booster("binary", 3).set_params(n_jobs=1, force_row_wise=True).fit(X, y)
+    assert (
+        booster.booster_.model_to_string().split("end of trees")[0]
+        == (row_wise.booster_.model_to_string().split("end of trees")[0])
+    )
+
+
 def test_conformal_coverage_holds():
     rng = np.random.default_rng(0)
     Xb = rng.uniform(size=(2000, 4))

@@ -141,6 +141,12 @@ class BoostedRegressor(RegressorMixin, BaseEstimator):
         """
         cores = self._cores()
         side = min(len(boosters), cores)
+        if cores // max(side, 1) == 1:
+            # On one thread LightGBM's row-wise and column-wise histograms add the same
+            # gradients in the same order (the same trees), and column-wise is ~20 % faster
+            # here; left to itself LightGBM times both first and mostly picks row-wise.
+            for b in boosters:
+                b.set_params(force_col_wise=True)
         if side < 2:
             return [fit(b) for b in boosters]
         from concurrent.futures import ThreadPoolExecutor
