@@ -101,10 +101,11 @@ def test_one_thread_boosters_build_histograms_column_wise_with_row_wise_trees():
     (booster,) = model.boosters_
     assert booster.get_params()["force_col_wise"] is True
     row_wise = model._booster("binary", 3).set_params(n_jobs=1, force_row_wise=True).fit(X, y)
-    assert (
-        booster.booster_.model_to_string().split("end of trees")[0]
-        == (row_wise.booster_.model_to_string().split("end of trees")[0])
-    )
+
+    def trees(b):
+        return b.booster_.model_to_string().split("end of trees")[0]
+
+    assert trees(booster) == trees(row_wise)
 
 
 def test_conformal_coverage_holds():

@@ -141,20 +141,19 @@ class BoostedRegressor(RegressorMixin, BaseEstimator):
         """
         cores = self._cores()
         side = min(len(boosters), cores)
-        if cores // max(side, 1) == 1:
+        threads = cores // side
+        for b in boosters:
             # On one thread LightGBM's row-wise and column-wise histograms add the same
             # gradients in the same order (the same trees), and column-wise is ~20 % faster
             # here; left to itself LightGBM times both first and mostly picks row-wise.
-            for b in boosters:
-                b.set_params(force_col_wise=True)
+            b.set_params(n_jobs=threads, force_col_wise=threads == 1)
         if side < 2:
-            return [fit(b) for b in boosters]
-        from concurrent.futures import ThreadPoolExecutor
+            fitted = [fit(b) for b in boosters]
+        else:
+            from concurrent.futures import ThreadPoolExecutor
 
-        for b in boosters:  # LightGBM releases the GIL while it grows trees
-            b.set_params(n_jobs=cores // side)
-        with ThreadPoolExecutor(side) as pool:
-            fitted = list(pool.map(fit, boosters))
+            with ThreadPoolExecutor(side) as pool:  # LightGBM releases the GIL in its trees
+                fitted = list(pool.map(fit, boosters))
         for b in fitted:  # predictions use every core again
             b.set_params(n_jobs=self.n_jobs)
         return fitted
